@@ -1,0 +1,42 @@
+# The README's two commands: `make demo` (the main job) and `make test` (lint + tests).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
+export HF_HUB_OFFLINE := 1
+export OMP_NUM_THREADS := 1
+export MKL_NUM_THREADS := 1
+
+.PHONY: demo test test-fast lint benchmark clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/activate pyproject.toml constraints.txt
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PIP) -e '.[dev]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/gainnet compare power-allocation --preset gdmopt \
+		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 20
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
+	$(BIN)/pytest -q
+
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/pytest -q -m "not slow"
+
+benchmark: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/power_allocation_learning.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

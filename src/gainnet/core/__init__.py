@@ -1,0 +1,1 @@
+"""Interfaces every problem family and solver implements (no torch in here)."""

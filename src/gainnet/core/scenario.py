@@ -1,0 +1,126 @@
+"""The :class:`Scenario` interface: a batched family of problem instances with a utility.
+
+A scenario is pure: randomness comes only through an explicit ``numpy.random.Generator``.
+Every method works on a whole batch of ``n`` instances without a Python loop per instance.
+It owns feasibility: :meth:`Scenario.decode` maps any real action ``[n, action_dim]`` to a
+feasible decision, and :meth:`Scenario.encode` maps a decision back so imitation targets are exact.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from gainnet.core.registry import params_to_dict
+
+if TYPE_CHECKING:
+    from gainnet.core.expert import Expert
+
+
+@dataclasses.dataclass(frozen=True)
+class StateBatch:
+    """A batch of ``n`` problem instances: every field is an array whose first axis is ``n``."""
+
+    def __len__(self) -> int:
+        return len(getattr(self, dataclasses.fields(self)[0].name))
+
+    def take(self, index: Any) -> StateBatch:
+        """The sub-batch selected by ``index`` (a slice, integer array or boolean mask)."""
+        return type(self)(
+            **{
+                f.name: np.atleast_1d(getattr(self, f.name)[index])
+                if np.ndim(getattr(self, f.name)[index]) == 0
+                else getattr(self, f.name)[index]
+                for f in dataclasses.fields(self)
+            }
+        )
+
+    @classmethod
+    def concat(cls, batches: list[StateBatch]) -> StateBatch:
+        """One batch made of ``batches`` in order."""
+        return cls(
+            **{
+                f.name: np.concatenate([getattr(b, f.name) for b in batches], axis=0)
+                for f in dataclasses.fields(cls)
+            }
+        )
+
+
+class Scenario(ABC):
+    """A family of problem instances with a utility to maximise.
+
+    Subclasses set ``Params`` (a dataclass whose fields are the scenario's parameters, with
+    units in their names), ``presets`` (name -> parameter overrides), ``version`` (bumped when
+    the maths changes) and implement the abstract methods.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[int] = 0
+    Params: ClassVar[type]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    #: what the utility measures, with its unit, for tables and plots
+    utility_label: ClassVar[str] = "utility"
+
+    def __init__(self, params: Any) -> None:
+        self.params = params
+
+    # ----------------------------------------------------------------- description
+    @property
+    @abstractmethod
+    def observation_dim(self) -> int:
+        """Length of one flattened observation vector."""
+
+    @property
+    @abstractmethod
+    def action_dim(self) -> int:
+        """Length of one action vector (what :meth:`decode` takes)."""
+
+    def config(self) -> dict[str, Any]:
+        """``{"name", "version", "params"}``: enough to rebuild this scenario (JSON-friendly)."""
+        return {"name": self.name, "version": self.version, "params": params_to_dict(self.params)}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({params_to_dict(self.params)})"
+
+    # ----------------------------------------------------------------- batched maths
+    @abstractmethod
+    def sample(self, n: int, rng: np.random.Generator) -> StateBatch:
+        """Draw ``n`` independent instances."""
+
+    @abstractmethod
+    def validate_state(self, state: StateBatch) -> None:
+        """Raise :class:`~gainnet.errors.InvalidStateError` on wrong shapes, NaN or bad values."""
+
+    @abstractmethod
+    def observe(self, state: StateBatch) -> np.ndarray:
+        """What a solver sees: ``[n, observation_dim]`` float32."""
+
+    @abstractmethod
+    def utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
+        """The objective to maximise for each instance: ``[n]`` float64."""
+
+    @abstractmethod
+    def is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
+        """Whether each decision satisfies every constraint: ``[n]`` bool."""
+
+    @abstractmethod
+    def decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:
+        """Map any real action ``[n, action_dim]`` to a feasible decision."""
+
+    @abstractmethod
+    def encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
+        """An action whose :meth:`decode` is ``decision`` (exactly, for feasible decisions)."""
+
+    @abstractmethod
+    def default_expert(self) -> Expert:
+        """The reference solver of every table (exact where one exists)."""
+
+    # optional: differentiable maths for solvers that train through the utility
+    def decode_torch(self, observation: Any, action: Any) -> Any:
+        raise NotImplementedError(f"scenario {self.name!r} has no differentiable decode")
+
+    def utility_torch(self, observation: Any, decision: Any) -> Any:
+        raise NotImplementedError(f"scenario {self.name!r} has no differentiable utility")

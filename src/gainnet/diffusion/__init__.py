@@ -1,0 +1,1 @@
+"""Noise schedules, denoisers and the few-step sampler shared by the diffusion solvers."""

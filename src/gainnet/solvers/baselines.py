@@ -1,0 +1,56 @@
+"""Weightless baselines: ``uniform`` (the seeds' "average" scheme) and ``random``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gainnet.core.scenario import StateBatch
+from gainnet.core.seeding import rng_for
+from gainnet.core.solver import Budget, Callback, FitReport, Solver
+from gainnet.registry import SOLVERS
+
+
+@dataclasses.dataclass(frozen=True)
+class NoConfig:
+    """This solver has no hyper-parameters."""
+
+
+@SOLVERS.register("uniform")
+class Uniform(Solver):
+    """The decoded all-ones action: equal power on every channel (the "average" scheme)."""
+
+    Config = NoConfig
+    summary = "equal share of every resource (the seeds' 'average' scheme); no training"
+
+    def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
+        self.fitted = True
+        return FitReport(steps=0, seconds=0.0, expert_labels=0, metrics={})
+
+    def decide(self, state: StateBatch) -> np.ndarray:
+        self._check_state(state)
+        return self.scenario.decode(state, np.ones((len(state), self.scenario.action_dim)))
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomConfig:
+    """Hyper-parameters of ``random``."""
+
+
+@SOLVERS.register("random")
+class RandomSolver(Solver):
+    """Decodes actions drawn uniformly from [0, 1]^d (a fresh, seeded stream per call)."""
+
+    Config = RandomConfig
+    summary = "decoded uniform random actions; no training"
+
+    def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
+        self.fitted = True
+        return FitReport(steps=0, seconds=0.0, expert_labels=0, metrics={})
+
+    def decide(self, state: StateBatch) -> np.ndarray:
+        self._check_state(state)
+        rng = rng_for(self.seed, "solver")
+        action = rng.uniform(0.0, 1.0, size=(len(state), self.scenario.action_dim))
+        return self.scenario.decode(state, action)

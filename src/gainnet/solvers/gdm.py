@@ -108,7 +108,7 @@ class GDM(DiffusionSolver):
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            loss_value = loss.item()
+            loss_value = loss.detach().item()
             clock.tick({"loss": loss_value})
         policy.eval()
         self.fitted = True

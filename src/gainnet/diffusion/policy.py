@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from gainnet.diffusion.denoisers import MLPDenoiser
+from gainnet.diffusion.numpy_sampler import NumpySampler
 from gainnet.diffusion.schedules import DDIMCoefficients, make_ddim_scheduler
 
 
@@ -34,7 +35,6 @@ class DiffusionPolicy(nn.Module):
         self.coefficients = DDIMCoefficients.from_scheduler(
             make_ddim_scheduler(num_train_timesteps), num_inference_steps
         )
-        self._frozen_time_h: list[torch.Tensor] | None = None
 
     def set_normaliser(self, observations: torch.Tensor) -> None:
         """Standardise observations with the mean and std of a training sample ``[N, d]``."""
@@ -57,24 +57,31 @@ class DiffusionPolicy(nn.Module):
         return torch.mean((prediction - target) ** 2)
 
     # ----------------------------------------------------------------- sampling
-    def invalidate_cache(self) -> None:
-        self._frozen_time_h = None
-
-    def _time_h(self) -> list[torch.Tensor]:
-        if self.training or torch.is_grad_enabled():
-            return [self.denoiser.embed_time(torch.tensor([t])) for t in self.coefficients.timesteps]
-        if self._frozen_time_h is None:
-            self._frozen_time_h = [
-                self.denoiser.embed_time(torch.tensor([t])) for t in self.coefficients.timesteps
-            ]
-        return self._frozen_time_h
+    @torch.no_grad()
+    def export_numpy(self) -> NumpySampler:
+        """Float32 NumPy copies of the inference path (see :mod:`.numpy_sampler`)."""
+        d = self.denoiser
+        linears = [m for m in d.body if isinstance(m, nn.Linear)]
+        time_h = [d.embed_time(torch.tensor([t])) for t in self.coefficients.timesteps]
+        return NumpySampler(
+            obs_mean=self.obs_mean.numpy().copy(),
+            obs_scale=self.obs_scale.numpy().copy(),
+            condition_w=d.condition_in.weight.numpy().T.copy(),
+            condition_b=d.condition_in.bias.numpy().copy(),
+            action_w=d.action_in.weight.numpy().T.copy(),
+            time_h=tuple(h.numpy().copy() for h in time_h),
+            body=tuple((m.weight.numpy().T.copy(), m.bias.numpy().copy()) for m in linears),
+            c_x0=self.coefficients.c_x0,
+            c_xt=self.coefficients.c_xt,
+        )
 
     def sample(self, observation: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """Run the DDIM chain from ``noise`` [B, action_dim]; differentiable when grad is on."""
         condition_h = self.denoiser.embed_condition(self.normalise(observation))
         x = noise
         c = self.coefficients
-        for time_h, c_x0, c_xt in zip(self._time_h(), c.c_x0, c.c_xt, strict=True):
+        for t, c_x0, c_xt in zip(c.timesteps, c.c_x0, c.c_xt, strict=True):
+            time_h = self.denoiser.embed_time(torch.tensor([t]))
             x0_hat = self.denoiser.forward_embedded(x, condition_h, time_h)
             x = c_x0 * x0_hat + c_xt * x
         return x

@@ -6,15 +6,21 @@ import numpy as np
 import torch
 
 from gainnet.core.scenario import StateBatch
-from gainnet.core.seeding import int_seed_for
+from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Solver
+from gainnet.diffusion.numpy_sampler import NumpySampler
 from gainnet.diffusion.policy import DiffusionPolicy
 from gainnet.errors import GainnetError
+
+NOISE_CHUNK_ROWS = 1024
 
 
 class DiffusionSolver(Solver):
     """Base of ``gdm`` and ``gdm-reward``. Its ``Config`` must have ``hidden``, ``layers``,
     ``num_train_timesteps`` and ``num_inference_steps``.
+
+    Decisions use fixed initial noise: row ``i`` of every batch starts from the ``i``-th row of
+    one seeded Gaussian stream, so the same state batch always gets the same decisions.
     """
 
     def __init__(self, scenario, seed: int = 0, **params) -> None:
@@ -23,9 +29,8 @@ class DiffusionSolver(Solver):
         for name in ("hidden", "layers", "num_train_timesteps", "num_inference_steps"):
             if int(getattr(cfg, name)) < 1:
                 raise GainnetError(f"{self.name} config {name} must be >= 1")
-        generator = torch.Generator().manual_seed(int_seed_for(seed, "init"))
         with torch.random.fork_rng(devices=[]):  # seeded init, global RNG left untouched
-            torch.manual_seed(int(torch.randint(0, 2**31 - 1, (1,), generator=generator)))
+            torch.manual_seed(int_seed_for(seed, "init") % (2**31))
             self.policy = DiffusionPolicy(
                 scenario.observation_dim,
                 scenario.action_dim,
@@ -35,27 +40,36 @@ class DiffusionSolver(Solver):
                 cfg.num_inference_steps,
             )
         self.policy.eval()
+        self._sampler: NumpySampler | None = None
+        self._noise_rng = rng_for(seed, "solver")
+        self._noise_block = np.zeros((0, scenario.action_dim), dtype=np.float32)
 
-    def _noise(self, n: int) -> torch.Tensor:
-        """Initial noise, from a stream re-seeded every call: same state -> same decision."""
-        generator = torch.Generator().manual_seed(int_seed_for(self.seed, "solver"))
-        return torch.randn((n, self.scenario.action_dim), generator=generator)
+    def _weights_changed(self) -> None:
+        """Drop the exported inference copy (call whenever the policy's weights change)."""
+        self._sampler = None
 
-    @torch.inference_mode()
+    def _noise(self, n: int) -> np.ndarray:
+        """The first ``n`` rows of this solver's fixed initial-noise stream, [n, action_dim]."""
+        while self._noise_block.shape[0] < n:
+            chunk = self._noise_rng.standard_normal((NOISE_CHUNK_ROWS, self.scenario.action_dim))
+            self._noise_block = np.concatenate([self._noise_block, chunk.astype(np.float32)])
+        return self._noise_block[:n]
+
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Raw actions ``[n, action_dim]`` for observations ``[n, observation_dim]``."""
-        obs = torch.from_numpy(np.ascontiguousarray(observation, dtype=np.float32))
-        return self.policy.sample(obs, self._noise(obs.shape[0])).numpy()
+        if self._sampler is None:
+            self._sampler = self.policy.export_numpy()
+        observation = np.asarray(observation, dtype=np.float32)
+        return self._sampler.sample(observation, self._noise(observation.shape[0]))
 
     def decide(self, state: StateBatch) -> np.ndarray:
-        observation = self.scenario.observe(state)
-        return self.scenario.decode(state, self.act(observation))
+        return self.scenario.decode(state, self.act(self.scenario.observe(state)))
 
     def weights(self) -> dict[str, torch.Tensor]:
         return dict(self.policy.state_dict())
 
     def load_weights(self, tensors: dict[str, torch.Tensor]) -> None:
         self.policy.load_state_dict(tensors, strict=True)
-        self.policy.invalidate_cache()
         self.policy.eval()
+        self._weights_changed()
         self.fitted = True

@@ -94,7 +94,7 @@ class GDM(DiffusionSolver):
         if not self.fitted:
             policy.set_normaliser(observation)
         policy.train()
-        policy.invalidate_cache()
+        self._weights_changed()
         optimiser = torch.optim.Adam(policy.parameters(), lr=cfg.learning_rate)
         generator = torch.Generator().manual_seed(int_seed_for(self.seed, "train"))
         n = observation.shape[0]

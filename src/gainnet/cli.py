@@ -25,7 +25,9 @@ app = typer.Typer(
 out = Console(width=None if sys.stdout.isatty() else 110)
 err = Console(stderr=True)
 
-ThreadsOption = Annotated[int, typer.Option("--threads", help="torch threads (1 is best on 2 cores)")]
+ThreadsOption = Annotated[
+    int, typer.Option("--threads", help="torch threads (1 is best on 2 cores)")
+]
 
 
 def _set_threads(threads: int) -> None:
@@ -184,9 +186,7 @@ def train(
         "fit": dataclasses.asdict(report),
     }
     (out_dir / "train.json").write_text(json.dumps(record, indent=2) + "\n")
-    err.print(
-        f"trained {solver} for {report.steps} steps in {report.seconds:.1f} s -> {out_dir}"
-    )
+    err.print(f"trained {solver} for {report.steps} steps in {report.seconds:.1f} s -> {out_dir}")
 
 
 @app.command()
@@ -256,7 +256,9 @@ def compare(
     steps: Annotated[int | None, typer.Option(help="training steps per solver")] = None,
     instances: Annotated[int, typer.Option(help="held-out instances")] = 1000,
     seed: Annotated[int, typer.Option(help="experiment seed")] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON, one object per solver")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print JSON, one object per solver")
+    ] = False,
     threads: ThreadsOption = 1,
 ) -> None:
     """Train every solver with the same budget and score all of them on the same instances."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 
 import numpy as np
@@ -86,6 +87,8 @@ def evaluate(
     """Score ``solver`` against ``scenario.default_expert()`` on ``instances`` held-out states.
 
     The states come from ``rng_for(seed, "eval")``, a stream training never draws from.
+    ``single_repeats`` batch-1 decisions are timed (median); 0 skips that (``seconds_single``
+    is then NaN).
     """
     scenario = scenario if scenario is not None else solver.scenario
     if int(instances) < 1:
@@ -101,7 +104,9 @@ def evaluate(
     decision = solver.decide(state)
     batched_s = (time.perf_counter() - start) / len(state)
     one = state.take(slice(0, 1))
-    single_s = _median_seconds(lambda: solver.decide(one), single_repeats)
+    single_s = (
+        _median_seconds(lambda: solver.decide(one), single_repeats) if single_repeats else math.nan
+    )
 
     feasible = scenario.is_feasible(state, decision)
     utility = scenario.utility(state, decision)

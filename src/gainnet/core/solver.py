@@ -167,17 +167,22 @@ class Solver(ABC):
 
 
 class TrainingClock:
-    """Counts steps and seconds against a :class:`Budget` and calls the callback."""
+    """Counts steps and seconds against a :class:`Budget` and calls the callback.
+
+    Time spent inside the callback (progress bars, evaluations for learning curves) is not
+    charged to the training budget.
+    """
 
     def __init__(self, budget: Budget, callback: Callback | None, every: int = 50) -> None:
         self.budget, self.callback, self.every = budget, callback, every
         self.start = time.perf_counter()
+        self.callback_s = 0.0
         self.step = 0
         self.stopped = False
 
     @property
     def elapsed_s(self) -> float:
-        return time.perf_counter() - self.start
+        return time.perf_counter() - self.start - self.callback_s
 
     @property
     def progress(self) -> float:
@@ -191,5 +196,7 @@ class TrainingClock:
         self.step += 1
         if self.callback is not None and (force or self.step % self.every == 0):
             info = FitInfo(self.step, self.elapsed_s, self.progress, dict(metrics or {}))
+            entered = time.perf_counter()
             if self.callback(info) is False:
                 self.stopped = True
+            self.callback_s += time.perf_counter() - entered

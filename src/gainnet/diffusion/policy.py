@@ -31,7 +31,9 @@ class DiffusionPolicy(nn.Module):
         self.action_dim = action_dim
         self.register_buffer("obs_mean", torch.zeros(observation_dim))
         self.register_buffer("obs_scale", torch.ones(observation_dim))
-        self.denoiser = MLPDenoiser(action_dim, observation_dim, num_train_timesteps, hidden, layers)
+        self.denoiser = MLPDenoiser(
+            action_dim, observation_dim, num_train_timesteps, hidden, layers
+        )
         self.coefficients = DDIMCoefficients.from_scheduler(
             make_ddim_scheduler(num_train_timesteps), num_inference_steps
         )

@@ -57,10 +57,14 @@ class DiffusionSolver(Solver):
 
     def act(self, observation: np.ndarray) -> np.ndarray:
         """Raw actions ``[n, action_dim]`` for observations ``[n, observation_dim]``."""
-        if self._sampler is None:
-            self._sampler = self.policy.export_numpy()
+        if self.policy.training:  # called mid-fit (e.g. a learning-curve callback): no caching
+            sampler = self.policy.export_numpy()
+        else:
+            if self._sampler is None:
+                self._sampler = self.policy.export_numpy()
+            sampler = self._sampler
         observation = np.asarray(observation, dtype=np.float32)
-        return self._sampler.sample(observation, self._noise(observation.shape[0]))
+        return sampler.sample(observation, self._noise(observation.shape[0]))
 
     def decide(self, state: StateBatch) -> np.ndarray:
         return self.scenario.decode(state, self.act(self.scenario.observe(state)))

@@ -56,7 +56,9 @@ class GDMConfig:
 
 def cosine_lr(initial: float, final_fraction: float, progress: float) -> float:
     """Cosine decay from ``initial`` to ``initial * final_fraction`` as progress goes 0 -> 1."""
-    return initial * (final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress)))
+    return initial * (
+        final_fraction + (1 - final_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
+    )
 
 
 @SOLVERS.register("gdm")
@@ -118,5 +120,3 @@ class GDM(DiffusionSolver):
             expert_labels=expert_labels,
             metrics={"loss": loss_value},
         )
-
-

@@ -129,7 +129,9 @@ class GDMReward(DiffusionSolver):
         super().__init__(scenario, seed=seed, **params)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int_seed_for(seed, "critic") % (2**31))
-            self.critic = Critic(scenario.observation_dim, scenario.action_dim, self.config.critic_hidden)
+            self.critic = Critic(
+                scenario.observation_dim, scenario.action_dim, self.config.critic_hidden
+            )
 
     def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
         cfg, scenario, policy = self.config, self.scenario, self.policy
@@ -137,7 +139,9 @@ class GDMReward(DiffusionSolver):
         rng = rng_for(self.seed, "explore")
         generator = torch.Generator().manual_seed(int_seed_for(self.seed, "train"))
         if cfg.gradient == "utility":
-            scenario.utility_torch(torch.ones(1, scenario.observation_dim), torch.ones(1, scenario.action_dim))
+            scenario.utility_torch(
+                torch.ones(1, scenario.observation_dim), torch.ones(1, scenario.action_dim)
+            )
 
         first = scenario.sample(max(cfg.batch_size, 1024), rng)
         if not self.fitted:
@@ -167,10 +171,12 @@ class GDMReward(DiffusionSolver):
             state = scenario.sample(cfg.batch_size, rng)
             obs = torch.from_numpy(scenario.observe(state))
             with torch.no_grad():
-                action = policy.sample(obs, torch.randn(obs.shape[0], scenario.action_dim, generator=generator))
+                action = policy.sample(
+                    obs, torch.randn(obs.shape[0], scenario.action_dim, generator=generator)
+                )
             std = cfg.explore_std_start + (cfg.explore_std_end - cfg.explore_std_start) * progress
             action = action.numpy() + std * rng.standard_normal(action.shape)
-            n_random = int(round(cfg.random_fraction * len(state)))
+            n_random = round(cfg.random_fraction * len(state))
             action[:n_random] = rng.uniform(-1.0, 1.0, (n_random, scenario.action_dim))
             decision = scenario.decode(state, action)
             utility = scenario.utility(state, decision)
@@ -183,7 +189,9 @@ class GDMReward(DiffusionSolver):
             )
             if cfg.gradient == "critic":
                 batch = replay.sample(cfg.batch_size, generator)
-                q = self.critic(policy.normalise(batch["obs"]), (batch["decision"] - d_mean) * d_scale)
+                q = self.critic(
+                    policy.normalise(batch["obs"]), (batch["decision"] - d_mean) * d_scale
+                )
                 critic_loss = torch.mean((q - batch["utility"].squeeze(-1)) ** 2)
                 critic_opt.zero_grad(set_to_none=True)
                 critic_loss.backward()
@@ -208,7 +216,9 @@ class GDMReward(DiffusionSolver):
         policy.eval()
         self._weights_changed()
         self.fitted = True
-        return FitReport(steps=clock.step, seconds=clock.elapsed_s, expert_labels=0, metrics=metrics)
+        return FitReport(
+            steps=clock.step, seconds=clock.elapsed_s, expert_labels=0, metrics=metrics
+        )
 
     def weights(self) -> dict[str, torch.Tensor]:
         tensors = dict(self.policy.state_dict())

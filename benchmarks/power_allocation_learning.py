@@ -1,0 +1,180 @@
+"""Ratio to water-filling versus training seconds, per solver, on the same held-out instances.
+
+    python benchmarks/power_allocation_learning.py [--seconds 120] [--preset gdmopt] [--quick]
+
+Writes ``benchmarks/results/power_allocation_learning.csv`` (the learning curves),
+``benchmarks/results/power_allocation_final.csv`` (the final evaluation with latencies),
+``benchmarks/figures/power_allocation_learning.png`` and a Markdown table on stdout, with the
+commit and torch thread count. Every solver gets the same wall-clock budget; evaluation time is
+not charged to training (see ``TrainingClock``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch
+
+import gainnet
+from gainnet.plotting import plot_learning_curves
+
+HERE = Path(__file__).resolve().parent
+CHECKPOINTS_S = (1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300)
+TARGETS = {"gdm": (0.995, 0.999), "gdm-reward": (0.99,)}
+
+
+def commit() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            check=True,
+        ).stdout.strip()
+        return sha + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def learning_curve(name, scenario, seconds, instances, seed):
+    solver = gainnet.make_solver(name, scenario, seed=seed)
+    rows = []
+    marks = [c for c in CHECKPOINTS_S if c < seconds] + [seconds]
+
+    def callback(info):
+        if marks and info.seconds >= marks[0]:
+            while marks and info.seconds >= marks[0]:
+                marks.pop(0)
+            e = gainnet.evaluate(solver, scenario, instances=instances, seed=seed, single_repeats=0)
+            rows.append(
+                {
+                    "solver": name,
+                    "train_seconds": round(info.seconds, 2),
+                    "step": info.step,
+                    "ratio": e.ratio,
+                    "p05_ratio": e.p05_ratio,
+                    "feasible_rate": e.feasible_rate,
+                }
+            )
+            print(
+                f"  {name:>10} {info.seconds:7.1f} s step {info.step:>7}: ratio {e.ratio:.4f}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    expert = scenario.default_expert() if solver.uses_expert else None
+    report = solver.fit(gainnet.Budget(seconds=seconds), expert=expert, callback=callback)
+    final = gainnet.evaluate(solver, scenario, instances=instances, seed=seed, single_repeats=200)
+    rows.append(
+        {
+            "solver": name,
+            "train_seconds": round(report.seconds, 2),
+            "step": report.steps,
+            "ratio": final.ratio,
+            "p05_ratio": final.p05_ratio,
+            "feasible_rate": final.feasible_rate,
+        }
+    )
+    return rows, final, report
+
+
+def seconds_to(rows, name, threshold):
+    hits = [r["train_seconds"] for r in rows if r["solver"] == name and r["ratio"] >= threshold]
+    return min(hits) if hits else None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", default="gdmopt")
+    parser.add_argument("--solvers", default="gdm,gdm-reward,sac,ppo,uniform,random")
+    parser.add_argument("--seconds", type=float, default=120.0)
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="10 s per solver, 200 instances")
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.instances = 10.0, 200
+    torch.set_num_threads(args.threads)
+    scenario = gainnet.make_scenario("power-allocation", preset=args.preset)
+    curves, finals = [], []
+    for name in [s for s in args.solvers.split(",") if s]:
+        rows, final, report = learning_curve(
+            name, scenario, args.seconds, args.instances, args.seed
+        )
+        curves += rows
+        finals.append(
+            {**final.to_dict(), "train_seconds": report.seconds, "train_steps": report.steps}
+        )
+
+    results, figures = args.out / "results", args.out / "figures"
+    results.mkdir(parents=True, exist_ok=True)
+    stem = f"power_allocation_{args.preset}"
+    with open(results / f"{stem}_learning.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(curves[0]))
+        writer.writeheader()
+        writer.writerows(curves)
+    with open(results / f"{stem}_final.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(finals[0]))
+        writer.writeheader()
+        writer.writerows(finals)
+    plot_learning_curves(
+        [r for r in curves if r["solver"] not in ("uniform", "random")],
+        figures / f"{stem}_learning.png",
+        title=f"power-allocation ({args.preset}): ratio to water-filling, {args.threads} thread(s)",
+        references={
+            "equal power": next((r["ratio"] for r in finals if r["solver"] == "uniform"), 0.785)
+        },
+    )
+    print(
+        f"\ncommit {commit()}, torch threads {torch.get_num_threads()}, "
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"{args.instances} held-out instances, {args.seconds:g} s budget per solver\n"
+    )
+    columns = (
+        "solver",
+        "ratio",
+        "p05",
+        "feasible",
+        "µs/decision (batch)",
+        "ms (batch 1)",
+        "train s",
+        "steps",
+        "s to 0.99",
+        "s to 0.995",
+        "s to 0.999",
+    )
+    print("| " + " | ".join(columns) + " |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in finals:
+        hits = [seconds_to(curves, r["solver"], t) for t in (0.99, 0.995, 0.999)]
+        shown = ["-" if h is None else f"{h:g}" for h in hits]
+        print(
+            f"| {r['solver']} | {r['ratio']:.4f} | {r['p05_ratio']:.4f} | "
+            f"{r['feasible_rate']:.3f} | "
+            f"{r['seconds_per_decision'] * 1e6:.2f} | {r['seconds_single'] * 1e3:.3f} | "
+            f"{r['train_seconds']:.0f} | {r['train_steps']} | {' | '.join(shown)} |"
+        )
+    expert_us = finals[0]["expert_seconds_per_decision"] * 1e6
+    print(f"| water-filling (exact) | 1.0000 | 1.0000 | 1.000 | {expert_us:.2f} | | | | | | |")
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,8 @@ def load_solver(path: str | Path) -> Solver:
     try:
         solver.load_weights(tensors)
     except (RuntimeError, KeyError, GainnetError) as exc:
-        raise CheckpointError(f"{weights_path} does not fit solver {meta['solver']!r}: {exc}") from None
+        raise CheckpointError(
+            f"{weights_path} does not fit solver {meta['solver']!r}: {exc}"
+        ) from None
     solver.fitted = bool(meta.get("fitted", True))
     return solver

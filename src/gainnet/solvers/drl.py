@@ -1,1 +1,175 @@
-"""placeholder"""
+"""``sac`` and ``ppo``: stable-baselines3 on the one-shot Gymnasium adapter of a scenario.
+
+One ``Budget`` step is one environment step (one decision). Checkpoints hold the policy's
+``state_dict`` (safetensors), never SB3's pickled zip.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from gainnet.adapters.gymnasium_env import ScenarioEnv
+from gainnet.core.scenario import StateBatch
+from gainnet.core.seeding import int_seed_for, rng_for
+from gainnet.core.solver import Budget, Callback, FitReport, Solver, TrainingClock
+from gainnet.registry import SOLVERS
+
+
+def _reward_scale(scenario) -> float:
+    """1 / mean utility of random decisions, so rewards are of order one."""
+    state = scenario.sample(256, rng_for(0, "init"))
+    action = rng_for(0, "explore").uniform(-1, 1, (256, scenario.action_dim))
+    mean = float(np.abs(scenario.utility(state, scenario.decode(state, action))).mean())
+    return 1.0 / mean if mean > 0 else 1.0
+
+
+class SB3Solver(Solver):
+    """Shared plumbing; subclasses set ``algorithm`` and ``_model_kwargs``."""
+
+    algorithm: ClassVar[str]
+    uses_expert = False
+
+    def __init__(self, scenario, seed: int = 0, **params) -> None:
+        super().__init__(scenario, seed=seed, **params)
+        self.model = None
+
+    def _model_kwargs(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _build(self):
+        if self.model is None:
+            import stable_baselines3
+
+            env = ScenarioEnv(
+                self.scenario, seed=self.seed, reward_scale=_reward_scale(self.scenario)
+            )
+            cls = getattr(stable_baselines3, self.algorithm)
+            self.model = cls(
+                "MlpPolicy",
+                env,
+                seed=int_seed_for(self.seed, "solver") % (2**31),
+                device="cpu",
+                verbose=0,
+                **self._model_kwargs(),
+            )
+        return self.model
+
+    def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
+        from stable_baselines3.common.callbacks import BaseCallback
+
+        model = self._build()
+        clock = TrainingClock(budget, callback)
+
+        class Stop(BaseCallback):
+            def _on_step(self) -> bool:
+                rewards = self.locals.get("rewards")
+                metrics = {} if rewards is None else {"reward": float(np.mean(rewards))}
+                clock.tick(metrics)
+                return clock.running()
+
+        total = budget.steps if budget.steps is not None else 10**9
+        model.learn(total_timesteps=total, callback=Stop(), reset_num_timesteps=False)
+        self.fitted = True
+        return FitReport(steps=clock.step, seconds=clock.elapsed_s, expert_labels=0, metrics={})
+
+    def decide(self, state: StateBatch) -> np.ndarray:
+        self._check_state(state)
+        model = self._build()
+        action, _ = model.predict(self.scenario.observe(state), deterministic=True)
+        return self.scenario.decode(state, np.asarray(action, dtype=float).reshape(len(state), -1))
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        return {k: v.clone() for k, v in self._build().policy.state_dict().items()}
+
+    def load_weights(self, tensors: dict[str, torch.Tensor]) -> None:
+        self._build().policy.load_state_dict(tensors, strict=True)
+        self.fitted = True
+
+
+@dataclasses.dataclass(frozen=True)
+class SACConfig:
+    """Hyper-parameters of ``sac`` (stable-baselines3 SAC).
+
+    Attributes
+    ----------
+    hidden, layers : int
+        Width and depth of the actor and critic MLPs.
+    learning_rate : float
+    batch_size, buffer_size, learning_starts : int
+    train_freq : int
+        Environment steps between gradient updates (one update each time).
+    """
+
+    hidden: int = 256
+    layers: int = 2
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    buffer_size: int = 100_000
+    learning_starts: int = 500
+    train_freq: int = 1
+
+
+@SOLVERS.register("sac")
+class SAC(SB3Solver):
+    """Soft actor-critic (stable-baselines3) on the one-shot Gymnasium adapter."""
+
+    Config = SACConfig
+    algorithm = "SAC"
+    summary = "soft actor-critic (stable-baselines3) on the Gymnasium adapter"
+
+    def _model_kwargs(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "learning_rate": c.learning_rate,
+            "batch_size": c.batch_size,
+            "buffer_size": c.buffer_size,
+            "learning_starts": c.learning_starts,
+            "train_freq": c.train_freq,
+            "gamma": 0.0,  # one-shot episodes: no future to discount
+            "policy_kwargs": {"net_arch": [c.hidden] * c.layers},
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Hyper-parameters of ``ppo`` (stable-baselines3 PPO).
+
+    Attributes
+    ----------
+    hidden, layers : int
+        Width and depth of the policy and value MLPs.
+    learning_rate : float
+    n_steps, batch_size, n_epochs : int
+        Rollout length, minibatch size and epochs per rollout.
+    """
+
+    hidden: int = 128
+    layers: int = 2
+    learning_rate: float = 3e-4
+    n_steps: int = 512
+    batch_size: int = 128
+    n_epochs: int = 10
+
+
+@SOLVERS.register("ppo")
+class PPO(SB3Solver):
+    """Proximal policy optimisation (stable-baselines3) on the one-shot Gymnasium adapter."""
+
+    Config = PPOConfig
+    algorithm = "PPO"
+    summary = "proximal policy optimisation (stable-baselines3) on the Gymnasium adapter"
+
+    def _model_kwargs(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "learning_rate": c.learning_rate,
+            "n_steps": c.n_steps,
+            "batch_size": c.batch_size,
+            "n_epochs": c.n_epochs,
+            "gamma": 0.0,
+            "policy_kwargs": {"net_arch": [c.hidden] * c.layers},
+        }

@@ -210,10 +210,13 @@ class PowerAllocation(Scenario):
         m = self.params.num_channels
         if action.ndim != 2 or action.shape[1] != m:
             raise InvalidDecisionError(f"action must have shape [n, {m}], got {list(action.shape)}")
-        weight = np.maximum(np.nan_to_num(action, nan=0.0, posinf=1.0, neginf=0.0), 0.0)
+        big = np.finfo(float).max
+        weight = np.maximum(np.nan_to_num(action, nan=0.0, posinf=big, neginf=0.0), 0.0)
+        peak = weight.max(axis=1, keepdims=True)  # scale to [0, 1] first: no overflow in sum
+        weight = np.divide(weight, peak, out=np.zeros_like(weight), where=peak > 0)
         total = weight.sum(axis=1, keepdims=True)
         equal = np.full_like(weight, 1.0 / m)
-        share = np.divide(weight, total, out=equal, where=total > 1e-12)
+        share = np.divide(weight, total, out=equal, where=total > 0)
         return self.params.total_power_w * share
 
     def encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
@@ -227,7 +230,10 @@ class PowerAllocation(Scenario):
         with np.errstate(divide="ignore"):
             floor = (self.params.noise_power_w / total) / state.gains  # N0 / (P g), inf if g = 0
         level = np.where(active, q + floor, np.inf).min(axis=1, keepdims=True)
-        deficit = np.clip(np.minimum((level - floor) / q_max, 0.0), -1.0, 0.0)
+        with np.errstate(invalid="ignore"):  # inf - inf where a zero-gain channel is active
+            raw = (level - floor) / q_max
+        raw = np.nan_to_num(raw, nan=-1.0, posinf=0.0, neginf=-1.0)
+        deficit = np.clip(np.minimum(raw, 0.0), -1.0, 0.0)
         return np.where(active, q / q_max, deficit)
 
     def default_expert(self):

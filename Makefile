@@ -6,6 +6,7 @@ PIP := $(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt
 export HF_HUB_OFFLINE := 1
 export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
+export OPENBLAS_NUM_THREADS := 1
 
 .PHONY: demo test test-fast lint benchmark clean
 

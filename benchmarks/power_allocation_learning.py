@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS too: one thread, like torch
 
 import torch
 

@@ -13,6 +13,8 @@ from gainnet.diffusion.policy import DiffusionPolicy
 from gainnet.errors import GainnetError
 
 NOISE_CHUNK_ROWS = 1024
+#: batches up to this size use the NumPy inference path, larger ones torch
+NUMPY_MAX_BATCH = 32
 
 
 class DiffusionSolver(Solver):
@@ -56,15 +58,26 @@ class DiffusionSolver(Solver):
         return self._noise_block[:n]
 
     def act(self, observation: np.ndarray) -> np.ndarray:
-        """Raw actions ``[n, action_dim]`` for observations ``[n, observation_dim]``."""
+        """Raw actions ``[n, action_dim]`` for observations ``[n, observation_dim]``.
+
+        Small batches run on the NumPy export (no per-operator dispatch cost); large ones on
+        torch, whose thread count the caller controls (NumPy's BLAS may start threads of its
+        own that collapse on a busy 2-core machine). Both compute the same chain.
+        """
+        observation = np.asarray(observation, dtype=np.float32)
+        noise = self._noise(observation.shape[0])
+        if observation.shape[0] > NUMPY_MAX_BATCH:
+            with torch.inference_mode():
+                return self.policy.sample(
+                    torch.from_numpy(observation), torch.from_numpy(noise)
+                ).numpy()
         if self.policy.training:  # called mid-fit (e.g. a learning-curve callback): no caching
             sampler = self.policy.export_numpy()
         else:
             if self._sampler is None:
                 self._sampler = self.policy.export_numpy()
             sampler = self._sampler
-        observation = np.asarray(observation, dtype=np.float32)
-        return sampler.sample(observation, self._noise(observation.shape[0]))
+        return sampler.sample(observation, noise)
 
     def decide(self, state: StateBatch) -> np.ndarray:
         return self.scenario.decode(state, self.act(self.scenario.observe(state)))

@@ -95,6 +95,26 @@ def learning_curve(name, scenario, seconds, instances, seed):
     return rows, final, report
 
 
+def make_figure(curves, finals, path, preset, threads):
+    """Gap to water-filling (1 - ratio, log scale) versus training seconds."""
+    equal = next((r["ratio"] for r in finals if r["solver"] == "uniform"), None)
+    rows = [
+        {**r, "gap_to_optimum": max(1.0 - float(r["ratio"]), 1e-6)}
+        for r in curves
+        if r["solver"] not in ("uniform", "random")
+    ]
+    plot_learning_curves(
+        rows,
+        path,
+        title=f"power-allocation ({preset}): gap to water-filling, {threads} torch thread(s)",
+        x="train_seconds",
+        y="gap_to_optimum",
+        references={"equal power": 1.0 - float(equal)} if equal is not None else None,
+        log_x=True,
+        log_y=True,
+    )
+
+
 def seconds_to(rows, name, threshold):
     hits = [r["train_seconds"] for r in rows if r["solver"] == name and r["ratio"] >= threshold]
     return min(hits) if hits else None
@@ -136,14 +156,7 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=list(finals[0]))
         writer.writeheader()
         writer.writerows(finals)
-    plot_learning_curves(
-        [r for r in curves if r["solver"] not in ("uniform", "random")],
-        figures / f"{stem}_learning.png",
-        title=f"power-allocation ({args.preset}): ratio to water-filling, {args.threads} thread(s)",
-        references={
-            "equal power": next((r["ratio"] for r in finals if r["solver"] == "uniform"), 0.785)
-        },
-    )
+    make_figure(curves, finals, figures / f"{stem}_learning.png", args.preset, args.threads)
     print(
         f"\ncommit {commit()}, torch threads {torch.get_num_threads()}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

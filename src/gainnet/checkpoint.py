@@ -29,6 +29,20 @@ def read_checkpoint_meta(path: str | Path) -> dict:
     for key in ("solver", "seed", "config", "scenario"):
         if key not in meta:
             raise CheckpointError(f"{meta_path} lacks the field {key!r}")
+    scenario = meta["scenario"]
+    checks = {
+        "solver": isinstance(meta["solver"], str),
+        "seed": isinstance(meta["seed"], int) and not isinstance(meta["seed"], bool),
+        "config": isinstance(meta["config"], dict),
+        "scenario": isinstance(scenario, dict)
+        and isinstance(scenario.get("name"), str)
+        and isinstance(scenario.get("params"), dict),
+        "tensors": isinstance(meta.get("tensors", []), list)
+        and all(isinstance(t, str) for t in meta.get("tensors", [])),
+    }
+    for key, ok in checks.items():
+        if not ok:
+            raise CheckpointError(f"{meta_path} has a malformed {key!r} field: {meta.get(key)!r}")
     return meta
 
 
@@ -51,7 +65,7 @@ def load_solver(path: str | Path) -> Solver:
     try:
         scenario = make_scenario(meta["scenario"]["name"], **meta["scenario"]["params"])
         solver = make_solver(meta["solver"], scenario, seed=meta["seed"], **meta["config"])
-    except GainnetError as exc:
+    except (GainnetError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{root}: cannot rebuild the saved solver: {exc}") from None
     weights_path = root / "weights.safetensors"
     if not weights_path.is_file():

@@ -13,6 +13,8 @@ def plot_learning_curves(
     x: str = "train_seconds",
     y: str = "ratio",
     references: dict[str, float] | None = None,
+    log_x: bool = False,
+    log_y: bool = False,
 ) -> Path:
     """One line per ``row["solver"]`` of ``y`` against ``x``; dashed horizontal references."""
     import matplotlib
@@ -30,6 +32,10 @@ def plot_learning_curves(
     for label, value in (references or {}).items():
         ax.axhline(value, ls="--", lw=1, color="grey")
         ax.annotate(label, (ax.get_xlim()[1], value), ha="right", va="bottom", fontsize=8)
+    if log_x:
+        ax.set_xscale("log")
+    if log_y:
+        ax.set_yscale("log")
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel(y.replace("_", " "))
     ax.set_title(title)

@@ -29,14 +29,9 @@ class StateBatch:
 
     def take(self, index: Any) -> StateBatch:
         """The sub-batch selected by ``index`` (a slice, integer array or boolean mask)."""
-        return type(self)(
-            **{
-                f.name: np.atleast_1d(getattr(self, f.name)[index])
-                if np.ndim(getattr(self, f.name)[index]) == 0
-                else getattr(self, f.name)[index]
-                for f in dataclasses.fields(self)
-            }
-        )
+        if isinstance(index, int | np.integer):  # keep the batch axis
+            index = slice(int(index), int(index) + 1 or None)
+        return type(self)(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
 
     @classmethod
     def concat(cls, batches: list[StateBatch]) -> StateBatch:

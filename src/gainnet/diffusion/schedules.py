@@ -61,6 +61,11 @@ class DDIMCoefficients:
         for t in scheduler.timesteps:
             c_x0.append(float(scheduler.step(one, t, zero, eta=0.0).prev_sample))
             c_xt.append(float(scheduler.step(zero, t, one, eta=0.0).prev_sample))
+        # diffusers steps from t to t - T // k; when round(T / k) > T // k (k = 6, 13, 15, ...
+        # of T = 100) the last step lands on t = 0 instead of the final alpha = 1 and keeps
+        # 9-43 % of x_t in the output. Deterministic DDIM ends on the clean prediction.
+        if scheduler.config.set_alpha_to_one:
+            c_x0[-1], c_xt[-1] = 1.0, 0.0
         return cls(
             timesteps=tuple(int(t) for t in scheduler.timesteps),
             c_x0=tuple(c_x0),

@@ -6,7 +6,9 @@ One ``Budget`` step is one environment step (one decision). Checkpoints hold the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import random
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +38,32 @@ class SB3Solver(Solver):
     def __init__(self, scenario, seed: int = 0, **params) -> None:
         super().__init__(scenario, seed=seed, **params)
         self.model = None
+        self._rng_states: tuple | None = None
+
+    @contextlib.contextmanager
+    def _private_rngs(self):
+        """Run SB3 on this solver's own copy of the global RNGs, leaving the caller's intact.
+
+        stable-baselines3 seeds Python's, NumPy's and torch's global generators when a model
+        is built and draws from them while learning; the states SB3 leaves behind are kept
+        here and swapped in for the next call, so results depend only on ``seed``.
+        """
+        caller = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+        if self._rng_states is not None:
+            random.setstate(self._rng_states[0])
+            np.random.set_state(self._rng_states[1])
+            torch.random.set_rng_state(self._rng_states[2])
+        try:
+            yield
+        finally:
+            self._rng_states = (
+                random.getstate(),
+                np.random.get_state(),
+                torch.random.get_rng_state(),
+            )
+            random.setstate(caller[0])
+            np.random.set_state(caller[1])
+            torch.random.set_rng_state(caller[2])
 
     def _model_kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
@@ -48,14 +76,15 @@ class SB3Solver(Solver):
                 self.scenario, seed=self.seed, reward_scale=_reward_scale(self.scenario)
             )
             cls = getattr(stable_baselines3, self.algorithm)
-            self.model = cls(
-                "MlpPolicy",
-                env,
-                seed=int_seed_for(self.seed, "solver") % (2**31),
-                device="cpu",
-                verbose=0,
-                **self._model_kwargs(),
-            )
+            with self._private_rngs():
+                self.model = cls(
+                    "MlpPolicy",
+                    env,
+                    seed=int_seed_for(self.seed, "solver") % (2**31),
+                    device="cpu",
+                    verbose=0,
+                    **self._model_kwargs(),
+                )
         return self.model
 
     def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
@@ -72,14 +101,16 @@ class SB3Solver(Solver):
                 return clock.running()
 
         total = budget.steps if budget.steps is not None else 10**9
-        model.learn(total_timesteps=total, callback=Stop(), reset_num_timesteps=False)
+        with self._private_rngs():
+            model.learn(total_timesteps=total, callback=Stop(), reset_num_timesteps=False)
         self.fitted = True
         return FitReport(steps=clock.step, seconds=clock.elapsed_s, expert_labels=0, metrics={})
 
     def decide(self, state: StateBatch) -> np.ndarray:
         self._check_state(state)
         model = self._build()
-        action, _ = model.predict(self.scenario.observe(state), deterministic=True)
+        with self._private_rngs():
+            action, _ = model.predict(self.scenario.observe(state), deterministic=True)
         return self.scenario.decode(state, np.asarray(action, dtype=float).reshape(len(state), -1))
 
     def weights(self) -> dict[str, torch.Tensor]:

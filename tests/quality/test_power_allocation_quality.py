@@ -44,3 +44,19 @@ def test_gdm_reward_learns_from_utility_alone(gradient):
     assert result.feasible_rate == 1.0
     # the reference code's reward mode ends at equal power (0.785): ours must not
     assert result.ratio >= 0.99 > equal_power.ratio + 0.2, (result, equal_power)
+
+
+@pytest.mark.parametrize(
+    ("name", "env_steps", "threshold"), [("sac", 1500, 0.98), ("ppo", 10240, 0.98)]
+)
+def test_deep_rl_baselines_learn(name, env_steps, threshold):
+    """The baselines are real competitors, not strawmen: measured 0.995 (sac) and 0.990 (ppo)
+    at these step counts when the threshold was set (benchmarks/power_allocation_learning.py
+    shows both above 0.99 within 10 s).
+    """
+    scenario = gainnet.make_scenario("power-allocation", preset="gdmopt")
+    solver = gainnet.make_solver(name, scenario, seed=0)
+    solver.fit(gainnet.Budget(steps=env_steps), expert=ForbiddenExpert())
+    result = gainnet.evaluate(solver, scenario, instances=1000, seed=1, single_repeats=0)
+    assert result.feasible_rate == 1.0
+    assert result.ratio >= threshold, result

@@ -37,7 +37,7 @@ test-fast: $(VENV)/.installed-dev
 	$(BIN)/pytest -q -m "not slow"
 
 benchmark: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/power_allocation_learning.py
+	$(BIN)/python benchmarks/power_allocation_learning.py --seconds 120
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import platform
 import subprocess
@@ -53,8 +54,23 @@ def commit() -> str:
         return "unknown"
 
 
-def learning_curve(name, scenario, seconds, instances, seed):
-    solver = gainnet.make_solver(name, scenario, seed=seed)
+def parse_spec(spec: str) -> tuple[str, dict]:
+    """``"gdm-reward:gradient=utility+hidden=64"`` -> ``("gdm-reward", {...})``."""
+    name, _, options = spec.partition(":")
+    params = {}
+    for item in filter(None, options.split("+")):
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return name, params
+
+
+def learning_curve(spec, scenario, seconds, instances, seed):
+    name_only, params = parse_spec(spec)
+    solver = gainnet.make_solver(name_only, scenario, seed=seed, **params)
+    name = spec
     rows = []
     marks = [c for c in CHECKPOINTS_S if c < seconds] + [seconds]
 
@@ -123,7 +139,11 @@ def seconds_to(rows, name, threshold):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="gdmopt")
-    parser.add_argument("--solvers", default="gdm,gdm-reward,sac,ppo,uniform,random")
+    parser.add_argument(
+        "--solvers",
+        default="gdm,gdm-reward,gdm-reward:gradient=utility,sac,ppo,uniform,random",
+        help="comma-separated; NAME:key=value+key=value sets hyper-parameters",
+    )
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--instances", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -142,7 +162,12 @@ def main() -> None:
         )
         curves += rows
         finals.append(
-            {**final.to_dict(), "train_seconds": report.seconds, "train_steps": report.steps}
+            {
+                **final.to_dict(),
+                "solver": name,
+                "train_seconds": report.seconds,
+                "train_steps": report.steps,
+            }
         )
 
     results, figures = args.out / "results", args.out / "figures"

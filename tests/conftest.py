@@ -20,4 +20,3 @@ settings.load_profile("gainnet")
 @pytest.fixture
 def gdmopt() -> gainnet.Scenario:
     return gainnet.make_scenario("power-allocation", preset="gdmopt")
-

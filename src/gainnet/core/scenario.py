@@ -31,7 +31,9 @@ class StateBatch:
         """The sub-batch selected by ``index`` (a slice, integer array or boolean mask)."""
         if isinstance(index, int | np.integer):  # keep the batch axis
             index = slice(int(index), int(index) + 1 or None)
-        return type(self)(**{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)})
+        return type(self)(
+            **{f.name: getattr(self, f.name)[index] for f in dataclasses.fields(self)}
+        )
 
     @classmethod
     def concat(cls, batches: list[StateBatch]) -> StateBatch:

@@ -29,6 +29,11 @@ def _reward_scale(scenario) -> float:
     return 1.0 / mean if mean > 0 else 1.0
 
 
+def _global_rng_states() -> tuple:
+    """Python's, NumPy's and torch's global generator states (to restore them afterwards)."""
+    return random.getstate(), np.random.get_state(), torch.random.get_rng_state()  # noqa: NPY002
+
+
 class SB3Solver(Solver):
     """Shared plumbing; subclasses set ``algorithm`` and ``_model_kwargs``."""
 
@@ -48,21 +53,17 @@ class SB3Solver(Solver):
         is built and draws from them while learning; the states SB3 leaves behind are kept
         here and swapped in for the next call, so results depend only on ``seed``.
         """
-        caller = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
+        caller = _global_rng_states()
         if self._rng_states is not None:
             random.setstate(self._rng_states[0])
-            np.random.set_state(self._rng_states[1])
+            np.random.set_state(self._rng_states[1])  # noqa: NPY002
             torch.random.set_rng_state(self._rng_states[2])
         try:
             yield
         finally:
-            self._rng_states = (
-                random.getstate(),
-                np.random.get_state(),
-                torch.random.get_rng_state(),
-            )
+            self._rng_states = _global_rng_states()
             random.setstate(caller[0])
-            np.random.set_state(caller[1])
+            np.random.set_state(caller[1])  # noqa: NPY002
             torch.random.set_rng_state(caller[2])
 
     def _model_kwargs(self) -> dict[str, Any]:

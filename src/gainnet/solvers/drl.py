@@ -110,8 +110,8 @@ class SB3Solver(Solver):
     def decide(self, state: StateBatch) -> np.ndarray:
         self._check_state(state)
         model = self._build()
-        with self._private_rngs():
-            action, _ = model.predict(self.scenario.observe(state), deterministic=True)
+        # deterministic prediction draws no random numbers: no RNG swap on the hot path
+        action, _ = model.predict(self.scenario.observe(state), deterministic=True)
         return self.scenario.decode(state, np.asarray(action, dtype=float).reshape(len(state), -1))
 
     def weights(self) -> dict[str, torch.Tensor]:

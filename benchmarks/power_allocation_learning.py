@@ -154,6 +154,7 @@ def main() -> None:
     if args.quick:
         args.seconds, args.instances = 10.0, 200
     torch.set_num_threads(args.threads)
+    measured_at = commit()  # before this run rewrites the tracked result files
     scenario = gainnet.make_scenario("power-allocation", preset=args.preset)
     curves, finals = [], []
     for name in [s for s in args.solvers.split(",") if s]:
@@ -183,7 +184,7 @@ def main() -> None:
         writer.writerows(finals)
     make_figure(curves, finals, figures / f"{stem}_learning.png", args.preset, args.threads)
     print(
-        f"\ncommit {commit()}, torch threads {torch.get_num_threads()}, "
+        f"\ncommit {measured_at}, torch threads {torch.get_num_threads()}, "
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"{args.instances} held-out instances, {args.seconds:g} s budget per solver\n"
     )

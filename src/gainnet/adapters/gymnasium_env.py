@@ -20,7 +20,7 @@ from gainnet.core.seeding import rng_for
 class ScenarioEnv(gym.Env):
     """Gymnasium environment of ``scenario``.
 
-    Observation: ``Box(-inf, inf, (observation_dim,), float32)``, the scenario's ``observe``.
+    Observation: ``Box(low, high, float32)`` with the scenario's ``observation_bounds``.
     Action: ``Box(-1, 1, (action_dim,), float32)``, decoded by the scenario.
     Reward: the utility of the decoded decision times ``reward_scale``.
 
@@ -39,9 +39,8 @@ class ScenarioEnv(gym.Env):
         super().__init__()
         self.scenario = scenario
         self.reward_scale = float(reward_scale)
-        self.observation_space = gym.spaces.Box(
-            -np.inf, np.inf, (scenario.observation_dim,), dtype=np.float32
-        )
+        low, high = scenario.observation_bounds()
+        self.observation_space = gym.spaces.Box(low, high, dtype=np.float32)
         self.action_space = gym.spaces.Box(-1.0, 1.0, (scenario.action_dim,), dtype=np.float32)
         self._rng = rng_for(seed, "train")
         self._state = None

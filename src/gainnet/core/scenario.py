@@ -75,6 +75,15 @@ class Scenario(ABC):
     def action_dim(self) -> int:
         """Length of one action vector (what :meth:`decode` takes)."""
 
+    def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)``, each ``[observation_dim]`` float32: the range of :meth:`observe`.
+
+        The default is the whole finite float32 range; scenarios that know better override it.
+        """
+        finfo = np.finfo(np.float32)
+        shape = (self.observation_dim,)
+        return np.full(shape, finfo.min, np.float32), np.full(shape, finfo.max, np.float32)
+
     def config(self) -> dict[str, Any]:
         """``{"name", "version", "params"}``: enough to rebuild this scenario (JSON-friendly)."""
         return {"name": self.name, "version": self.version, "params": params_to_dict(self.params)}

@@ -147,6 +147,10 @@ class PowerAllocation(Scenario):
     def action_dim(self) -> int:
         return self.params.num_channels
 
+    def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        low, high = self.params.gain_bounds()
+        return low.astype(np.float32), high.astype(np.float32)
+
     # ----------------------------------------------------------------- sampling and checks
     def sample(self, n: int, rng: np.random.Generator) -> PowerAllocationState:
         if int(n) < 1:

@@ -19,16 +19,21 @@ def read_checkpoint_meta(path: str | Path) -> dict:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from None
+    return validate_checkpoint_meta(meta, str(meta_path))
+
+
+def validate_checkpoint_meta(meta: object, where: str) -> dict:
+    """Check a ``solver.json`` dict's format, version and field types; ``where`` names it."""
     if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{meta_path} is not a {CHECKPOINT_FORMAT} description")
+        raise CheckpointError(f"{where} is not a {CHECKPOINT_FORMAT} description")
     if meta.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(
-            f"{meta_path} has format_version {meta.get('format_version')!r}; "
+            f"{where} has format_version {meta.get('format_version')!r}; "
             f"this gainnet reads {CHECKPOINT_VERSION}"
         )
     for key in ("solver", "seed", "config", "scenario"):
         if key not in meta:
-            raise CheckpointError(f"{meta_path} lacks the field {key!r}")
+            raise CheckpointError(f"{where} lacks the field {key!r}")
     scenario = meta["scenario"]
     checks = {
         "solver": isinstance(meta["solver"], str),
@@ -42,8 +47,38 @@ def read_checkpoint_meta(path: str | Path) -> dict:
     }
     for key, ok in checks.items():
         if not ok:
-            raise CheckpointError(f"{meta_path} has a malformed {key!r} field: {meta.get(key)!r}")
+            raise CheckpointError(f"{where} has a malformed {key!r} field: {meta.get(key)!r}")
     return meta
+
+
+def solver_from_checkpoint(meta: dict, weights: bytes, where: str) -> Solver:
+    """Rebuild a solver from a validated ``solver.json`` dict and safetensors ``weights`` bytes.
+
+    Raises :class:`CheckpointError` when the solver cannot be rebuilt, the bytes are not a
+    safetensors file, or the tensors do not fit the solver's architecture.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    from gainnet.registry import make_scenario, make_solver
+
+    try:
+        scenario = make_scenario(meta["scenario"]["name"], **meta["scenario"]["params"])
+        solver = make_solver(meta["solver"], scenario, seed=meta["seed"], **meta["config"])
+    except (GainnetError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{where}: cannot rebuild the saved solver: {exc}") from None
+    try:
+        tensors = load(weights)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{where}: the weights are corrupt: {exc}") from None
+    if sorted(tensors) != sorted(meta.get("tensors", [])):
+        raise CheckpointError(f"{where} does not hold the tensors solver.json lists")
+    try:
+        solver.load_weights(tensors)
+    except (RuntimeError, KeyError, GainnetError) as exc:
+        raise CheckpointError(f"{where} does not fit solver {meta['solver']!r}: {exc}") from None
+    solver.fitted = bool(meta.get("fitted", True))
+    return solver
 
 
 def load_solver(path: str | Path) -> Solver:
@@ -55,32 +90,9 @@ def load_solver(path: str | Path) -> Solver:
         When the directory is missing files, the JSON is malformed, the weights file is
         corrupt, or the tensors do not match the solver's architecture.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    from gainnet.registry import make_scenario, make_solver
-
     root = Path(path)
     meta = read_checkpoint_meta(root)
-    try:
-        scenario = make_scenario(meta["scenario"]["name"], **meta["scenario"]["params"])
-        solver = make_solver(meta["solver"], scenario, seed=meta["seed"], **meta["config"])
-    except (GainnetError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{root}: cannot rebuild the saved solver: {exc}") from None
     weights_path = root / "weights.safetensors"
     if not weights_path.is_file():
         raise CheckpointError(f"{root}: weights.safetensors is missing")
-    try:
-        tensors = load_file(str(weights_path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{weights_path} is corrupt: {exc}") from None
-    if sorted(tensors) != sorted(meta.get("tensors", [])):
-        raise CheckpointError(f"{weights_path} does not hold the tensors solver.json lists")
-    try:
-        solver.load_weights(tensors)
-    except (RuntimeError, KeyError, GainnetError) as exc:
-        raise CheckpointError(
-            f"{weights_path} does not fit solver {meta['solver']!r}: {exc}"
-        ) from None
-    solver.fitted = bool(meta.get("fitted", True))
-    return solver
+    return solver_from_checkpoint(meta, weights_path.read_bytes(), str(weights_path))

@@ -137,16 +137,13 @@ class Solver(ABC):
         self.fitted = True
 
     # ----------------------------------------------------------------- persistence
-    def save(self, path: str | Path) -> Path:
-        """Write ``solver.json`` and ``weights.safetensors`` into the directory ``path``."""
-        from safetensors.torch import save_file
+    def to_checkpoint(self) -> tuple[dict, bytes]:
+        """``(meta, weights)``: the ``solver.json`` dict and the safetensors bytes."""
+        from safetensors.torch import save
 
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
-        tensors = {k: v.detach().contiguous().cpu() for k, v in self.weights().items()}
-        save_file(tensors, str(out / "weights.safetensors"))
         from gainnet import __version__
 
+        tensors = {k: v.detach().contiguous().cpu() for k, v in self.weights().items()}
         meta = {
             "format": CHECKPOINT_FORMAT,
             "format_version": CHECKPOINT_VERSION,
@@ -158,6 +155,14 @@ class Solver(ABC):
             "fitted": self.fitted,
             "tensors": sorted(tensors),
         }
+        return meta, save(tensors)
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``solver.json`` and ``weights.safetensors`` into the directory ``path``."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        meta, weights = self.to_checkpoint()
+        (out / "weights.safetensors").write_bytes(weights)
         (out / "solver.json").write_text(json.dumps(meta, indent=2) + "\n")
         return out
 

@@ -1,5 +1,10 @@
-"""The drift -> relabel -> retrain -> redeploy cycle (work in progress: detectors first)."""
+"""The drift -> relabel -> retrain -> redeploy cycle.
 
-from gainnet.continual.drift import KSDriftDetector, PageHinkley
+Done so far: drift detectors (:mod:`.drift`) and the SQLite store (:mod:`.store`). The
+``Cycle`` runtime that joins them is not written yet.
+"""
 
-__all__ = ["KSDriftDetector", "PageHinkley"]
+from gainnet.continual.drift import DriftTest, KSDriftDetector, PageHinkley
+from gainnet.continual.store import Promotion, Store
+
+__all__ = ["DriftTest", "KSDriftDetector", "PageHinkley", "Promotion", "Store"]

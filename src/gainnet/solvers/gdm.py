@@ -77,20 +77,60 @@ class GDM(DiffusionSolver):
         if num_labels < 1:
             raise GainnetError("gdm needs at least one expert label")
         state = self.scenario.sample(num_labels, rng_for(self.seed, "train"))
-        target = self.scenario.encode(state, expert.solve(state))
+        return self._fit_encoded(state, expert.solve(state), None, clock)
+
+    def fit_labelled(
+        self,
+        state,
+        decision: np.ndarray,
+        budget: Budget,
+        sample_weight: np.ndarray | None = None,
+        callback: Callback | None = None,
+    ) -> FitReport:
+        """Train (or fine-tune, if already fitted) on given expert-labelled instances.
+
+        Parameters
+        ----------
+        state : StateBatch
+            ``N`` labelled instances.
+        decision : ndarray, [N, ...]
+            The expert's decisions for them.
+        sample_weight : ndarray, [N], optional
+            Relative probability of drawing each instance into a minibatch (how the
+            retraining cycle weighs new against old labels); uniform when omitted.
+        """
+        if len(decision) != len(state) or len(state) < 1:
+            raise GainnetError(
+                f"need N >= 1 states and as many decisions, got {len(state)}, {len(decision)}"
+            )
+        weight = None
+        if sample_weight is not None:
+            weight = np.asarray(sample_weight, dtype=float)
+            if (
+                weight.shape != (len(state),)
+                or not np.all(np.isfinite(weight))
+                or weight.min() < 0
+                or weight.sum() <= 0
+            ):
+                raise GainnetError("sample_weight must be [N], finite, >= 0 and not all zero")
+        return self._fit_encoded(state, decision, weight, TrainingClock(budget, callback))
+
+    def _fit_encoded(self, state, decision, weight, clock: TrainingClock) -> FitReport:
+        target = self.scenario.encode(state, decision)
         observation = torch.from_numpy(self.scenario.observe(state))
         target_t = torch.from_numpy(target.astype(np.float32))
-        return self.fit_arrays(observation, target_t, budget, clock, num_labels)
+        weight_t = None if weight is None else torch.from_numpy(weight)
+        return self._train(observation, target_t, weight_t, clock, len(state))
 
-    def fit_arrays(
+    def _train(
         self,
         observation: torch.Tensor,
         target: torch.Tensor,
-        budget: Budget,
+        weight: torch.Tensor | None,
         clock: TrainingClock,
         expert_labels: int,
     ) -> FitReport:
-        """Train on ``observation`` [N, obs_dim] and encoded expert actions ``target`` [N, d]."""
+        """Denoising regression on ``observation`` [N, obs_dim] -> encoded ``target`` [N, d]."""
         cfg = self.config
         policy = self.policy
         if not self.fitted:
@@ -105,7 +145,10 @@ class GDM(DiffusionSolver):
         while clock.running():
             for group in optimiser.param_groups:
                 group["lr"] = cosine_lr(cfg.learning_rate, cfg.final_lr_fraction, clock.progress)
-            index = torch.randint(0, n, (batch,), generator=generator)
+            if weight is None:
+                index = torch.randint(0, n, (batch,), generator=generator)
+            else:
+                index = torch.multinomial(weight, batch, replacement=True, generator=generator)
             loss = policy.imitation_loss(observation[index], target[index], generator)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,293 @@
+"""The retraining cycle: serve, monitor, detect drift, relabel, retrain, compare, promote.
+
+``Cycle(config)`` is an iterator yielding one :class:`RoundReport` per served batch. Each round:
+
+1. the stream produces a batch of states of the current phase; the deployed solver decides;
+2. monitoring that needs no full expert: a KS test of the observations against those the
+   deployed model was trained on, and an optimality-gap estimate from auditing a small fraction
+   of the served states with the expert (those labels are kept);
+3. on a trigger (drift or an audited gap above the threshold) the cycle labels a budgeted batch
+   of recent states, trains a challenger from the incumbent's weights on a mix of new and old
+   labels, compares challenger and incumbent on the same held-out recent states (by utility, no
+   expert needed) and promotes the challenger only if it is better; the swap is one assignment
+   between two rounds, so service never stops.
+
+**Old versus new data.** Appending new labels to all old ones slows recovery (each minibatch is
+mostly stale), while training on new labels alone forgets the old phase. The challenger draws
+``new_data_share`` of each minibatch from the labels collected since the trigger and the rest
+uniformly from everything older.
+
+Everything persists in a :class:`~gainnet.continual.store.Store`; a restarted cycle resumes from
+the last promoted model with every label it had collected.
+
+The per-round ``ratio`` (served utility over the expert's, on every served state) is a
+yardstick for reports only; no decision of the cycle uses it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from gainnet.continual.drift import KSDriftDetector
+from gainnet.continual.store import Promotion, Store
+from gainnet.core.seeding import rng_for
+from gainnet.core.solver import Budget
+from gainnet.errors import GainnetError
+from gainnet.registry import make_scenario, make_solver
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """A stretch of the stream with one channel distribution.
+
+    Attributes
+    ----------
+    name : str
+    rounds : int
+        Served batches in this phase.
+    preset : str or None
+        Scenario preset of the phase.
+    params : dict
+        Scenario parameter overrides of the phase.
+    """
+
+    name: str
+    rounds: int
+    preset: str | None = None
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleConfig:
+    """Settings of a retraining cycle (every field is a TOML key of ``gainnet cycle``).
+
+    Attributes
+    ----------
+    phases : tuple of Phase
+        The stream; the first phase's scenario is the one the first model is trained on.
+    scenario : str
+        Scenario name (every phase is a parameterisation of it).
+    solver : str
+        An imitation solver with ``fit_labelled`` (``gdm``).
+    solver_params : dict
+        Its hyper-parameters.
+    database : str
+        SQLite file (or ``sqlite:///path``) of the :class:`Store`.
+    decisions_per_round : int
+        States served per round.
+    initial_labels, initial_steps : int
+        Expert labels and training steps of the first model.
+    audit_fraction : float
+        Share of served states labelled by the expert for the gap estimate.
+    audit_window : int
+        Audited instances the gap estimate averages over.
+    gap_threshold : float
+        Audited relative gap (1 - served / expert) that triggers retraining.
+    drift_alpha, drift_window : float, int
+        KS test level and window (observations).
+    labels_per_retrain : int
+        Expert labels collected per trigger.
+    new_data_share : float
+        Share of each challenger minibatch drawn from the new labels.
+    retrain_steps : int
+        Optimiser steps of a challenger.
+    holdout : int
+        Recent states on which challenger and incumbent are compared.
+    seed : int
+    """
+
+    phases: tuple[Phase, ...]
+    scenario: str = "power-allocation"
+    solver: str = "gdm"
+    solver_params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    database: str = "cycle.sqlite"
+    decisions_per_round: int = 200
+    initial_labels: int = 20_000
+    initial_steps: int = 3000
+    audit_fraction: float = 0.05
+    audit_window: int = 100
+    gap_threshold: float = 0.01
+    drift_alpha: float = 0.001
+    drift_window: int = 400
+    labels_per_retrain: int = 2000
+    new_data_share: float = 0.75
+    retrain_steps: int = 2000
+    holdout: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.phases:
+            raise GainnetError("a cycle needs at least one phase")
+        if not 0 < self.audit_fraction <= 1 or not 0 < self.new_data_share <= 1:
+            raise GainnetError("audit_fraction and new_data_share must be in (0, 1]")
+        for name in (
+            "decisions_per_round",
+            "initial_labels",
+            "initial_steps",
+            "labels_per_retrain",
+            "retrain_steps",
+            "holdout",
+            "audit_window",
+        ):
+            if int(getattr(self, name)) < 1:
+                raise GainnetError(f"CycleConfig.{name} must be >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundReport:
+    """What happened in one round."""
+
+    round: int
+    phase: str
+    served_utility: float
+    expert_utility: float
+    ratio: float
+    ks_p_value: float
+    audited_gap: float
+    triggered: bool
+    promoted: bool
+    labels_total: int
+    retrain_seconds: float
+    model: str
+
+
+class Cycle:
+    """Iterate to run the cycle; see the module docstring."""
+
+    def __init__(self, config: CycleConfig) -> None:
+        self.config = config
+        self.store = Store(config.database)
+        self.scenarios = [
+            make_scenario(config.scenario, preset=p.preset, **p.params) for p in config.phases
+        ]
+        self.expert = self.scenarios[0].default_expert()  # the labeller
+        self.yardstick = self.scenarios[0].default_expert()  # measures reports, labels nothing
+        self._rng = rng_for(config.seed, "drift")
+        self.deployed = None
+        self.model_hash: str | None = None
+
+    # ----------------------------------------------------------------- helpers
+    def _phase_of(self, round_index: int) -> int:
+        end = 0
+        for i, phase in enumerate(self.config.phases):
+            end += phase.rounds
+            if round_index < end:
+                return i
+        return len(self.config.phases) - 1
+
+    @property
+    def total_rounds(self) -> int:
+        return sum(p.rounds for p in self.config.phases)
+
+    def _label(self, round_index: int, scenario, n: int):
+        state = scenario.sample(n, self._rng)
+        decision = self.expert.solve(state)
+        self.store.add_labels(round_index, state, decision)
+        return state, decision
+
+    def _start(self) -> None:
+        """Resume from the last promoted model, or train and promote the first one."""
+        cfg = self.config
+        resume = self.store.last_promoted()
+        if resume is not None:
+            self.deployed, self.model_hash = self.store.load_model(resume), resume
+        else:
+            state, decision = self._label(-1, self.scenarios[0], cfg.initial_labels)
+            solver = make_solver(cfg.solver, self.scenarios[0], seed=cfg.seed, **cfg.solver_params)
+            if not hasattr(solver, "fit_labelled"):
+                raise GainnetError(
+                    f"solver {cfg.solver!r} cannot train on labels (no fit_labelled)"
+                )
+            solver.fit_labelled(state, decision, Budget(steps=cfg.initial_steps))
+            self.model_hash = self.store.save_model(solver)
+            self.store.record_promotion(Promotion(-1, None, self.model_hash, None, math.nan, True))
+            self.deployed = solver
+        state, _ = self.store.labels(self.scenarios[0])
+        self.detector = KSDriftDetector(
+            self.scenarios[0].observe(state), window=cfg.drift_window, alpha=cfg.drift_alpha
+        )
+
+    def _retrain(self, round_index: int, scenario) -> tuple[bool, str]:
+        """Label, train a challenger, compare on held-out recent states, maybe promote."""
+        cfg = self.config
+        new_state, _ = self._label(round_index, scenario, cfg.labels_per_retrain)
+        all_state, all_decision = self.store.labels(scenario)
+        n_old = len(all_state) - len(new_state)  # labels() returns oldest first, new last
+        weight = np.empty(len(all_state))
+        weight[n_old:] = cfg.new_data_share / len(new_state)
+        weight[:n_old] = (1 - cfg.new_data_share) / max(n_old, 1)
+        challenger = self.store.load_model(self.model_hash)
+        challenger.fit_labelled(
+            all_state, all_decision, Budget(steps=cfg.retrain_steps), sample_weight=weight
+        )
+        holdout = scenario.sample(cfg.holdout, self._rng)
+        incumbent_score = float(scenario.utility(holdout, self.deployed.decide(holdout)).mean())
+        challenger_score = float(scenario.utility(holdout, challenger.decide(holdout)).mean())
+        digest = self.store.save_model(challenger)
+        promoted = challenger_score > incumbent_score
+        self.store.record_promotion(
+            Promotion(
+                round_index, self.model_hash, digest, incumbent_score, challenger_score, promoted
+            )
+        )
+        if promoted:
+            self.deployed, self.model_hash = challenger, digest  # the hot swap
+            self.detector.reset(scenario.observe(new_state))
+        return promoted, digest
+
+    # ----------------------------------------------------------------- the loop
+    def __iter__(self) -> Iterator[RoundReport]:
+        cfg = self.config
+        self._start()
+        audited: deque[tuple[float, float]] = deque(maxlen=cfg.audit_window)
+        n_audit = max(1, math.ceil(cfg.audit_fraction * cfg.decisions_per_round))
+        for r in range(self.total_rounds):
+            phase = self._phase_of(r)
+            scenario = self.scenarios[phase]
+            state = scenario.sample(cfg.decisions_per_round, self._rng)
+            served = scenario.utility(state, self.deployed.decide(state))
+            expert_u = scenario.utility(state, self.yardstick.solve(state))  # reports only
+            test = self.detector.update(scenario.observe(state))
+            audit = state.take(slice(0, n_audit))
+            audit_decision = self.expert.solve(audit)
+            self.store.add_labels(r, audit, audit_decision)
+            audited.extend(
+                zip(served[:n_audit], scenario.utility(audit, audit_decision), strict=True)
+            )
+            gap = 1.0 - sum(a for a, _ in audited) / max(sum(b for _, b in audited), 1e-12)
+            drifted = test is not None and test.drifted
+            triggered = drifted or (
+                len(audited) >= cfg.audit_window // 2 and gap > cfg.gap_threshold
+            )
+            promoted, retrain_s = False, 0.0
+            if triggered:
+                start = time.perf_counter()
+                promoted, _ = self._retrain(r, scenario)
+                retrain_s = time.perf_counter() - start
+                audited.clear()
+            ks_p = math.nan if test is None else test.p_value
+            metrics = {"served_utility": served.mean(), "audited_gap": gap, "ks_p_value": ks_p}
+            for name, value in metrics.items():
+                if math.isfinite(value):
+                    self.store.record_metric(r, name, float(value))
+            yield RoundReport(
+                round=r,
+                phase=cfg.phases[phase].name,
+                served_utility=float(served.mean()),
+                expert_utility=float(expert_u.mean()),
+                ratio=float(served.mean() / expert_u.mean()),
+                ks_p_value=ks_p,
+                audited_gap=gap,
+                triggered=triggered,
+                promoted=promoted,
+                labels_total=self.store.label_count(),
+                retrain_seconds=retrain_s,
+                model=self.model_hash[:12],
+            )

@@ -1,0 +1,62 @@
+"""The retraining cycle over three phases (T1 -> T2 rainstorm -> T1), at small size."""
+
+from __future__ import annotations
+
+import pytest
+
+from gainnet.continual.cycle import Cycle, CycleConfig, Phase
+from gainnet.continual.store import Store
+
+
+def config(database, phases) -> CycleConfig:
+    return CycleConfig(
+        phases=phases,
+        solver_params={"hidden": 64},
+        database=str(database),
+        decisions_per_round=100,
+        initial_labels=3000,
+        initial_steps=800,
+        labels_per_retrain=600,
+        retrain_steps=600,
+        holdout=300,
+        drift_window=200,
+        seed=0,
+    )
+
+
+def test_retrains_exactly_when_the_channels_change_and_resumes_after_restart(tmp_path):
+    database = tmp_path / "cycle.sqlite"
+    phases = (Phase("T1", 5, "aigx-t1"), Phase("T2", 5, "aigx-t2"), Phase("T1 again", 5, "aigx-t1"))
+    reports = list(Cycle(config(database, phases)))
+    assert [r.phase for r in reports] == ["T1"] * 5 + ["T2"] * 5 + ["T1 again"] * 5
+    t1, t2 = reports[:5], reports[5:10]
+    assert not any(r.triggered for r in t1)  # no false alarm in good weather
+    assert any(r.triggered for r in t2[:2])  # the rainstorm is detected within 200 decisions
+    promoted = [r for r in reports if r.promoted]
+    assert promoted and promoted[0].phase == "T2"
+    assert all(r.ratio >= 0.99 for r in t1)
+    # the T1 model degrades in the rainstorm; the promoted challenger recovers
+    assert t2[0].ratio < 0.99 <= t2[-1].ratio and t2[-1].model != t1[-1].model
+    # mixing old labels into retraining: the T2 model has not forgotten T1
+    assert reports[10].ratio >= 0.99
+
+    with Store(database) as store:
+        labels = store.label_count()
+        last = store.last_promoted()
+    assert labels == reports[-1].labels_total
+    assert last.startswith(reports[-1].model)
+
+    # a restarted cycle resumes from the last promoted model and keeps every label
+    resumed = Cycle(config(database, (Phase("T2", 1, "aigx-t2"),)))
+    first = next(iter(resumed))
+    assert first.model == reports[-1].model
+    assert first.labels_total > labels
+
+
+def test_bad_configs_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="phase"):
+        CycleConfig(phases=())
+    with pytest.raises(ValueError, match="audit_fraction"):
+        CycleConfig(phases=(Phase("T1", 1),), audit_fraction=0.0)
+    with pytest.raises(ValueError, match="retrain_steps"):
+        CycleConfig(phases=(Phase("T1", 1),), retrain_steps=0)

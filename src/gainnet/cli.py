@@ -286,6 +286,83 @@ def compare(
         out.print(result_table(rows, sc))
 
 
+@app.command()
+def cycle(
+    config_path: Annotated[Path, typer.Argument(help="a cycle TOML, e.g. configs/aigx-cycle.toml")],
+    database: Annotated[str | None, typer.Option(help="override the config's database")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print rounds and phase metrics")] = False,
+    threads: ThreadsOption = 1,
+) -> None:
+    """Run the drift -> relabel -> retrain -> redeploy cycle described by CONFIG_PATH."""
+    import gainnet
+    from gainnet.continual import Cycle
+    from gainnet.continual.config_file import load_cycle_config
+    from gainnet.continual.metrics import summarise
+
+    _set_threads(threads)
+    try:
+        overrides = {} if database is None else {"database": database}
+        config = load_cycle_config(config_path, **overrides)
+        runner = Cycle(config)
+    except gainnet.GainnetError as exc:
+        _fail(exc)
+    reports = []
+    with Progress(
+        TextColumn("[bold]cycle"),
+        BarColumn(),
+        TextColumn("round {task.completed:.0f}/{task.total:.0f}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=err,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task(
+            "cycle", total=runner.total_rounds, status="training the first model"
+        )
+        for report in runner:
+            reports.append(report)
+            status = f"{report.phase}: ratio {report.ratio:.4f}" + (
+                " promoted" if report.promoted else ""
+            )
+            progress.update(task, advance=1, status=status)
+    phases = summarise(reports, config)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "rounds": [dataclasses.asdict(r) for r in reports],
+                    "phases": [dataclasses.asdict(p) for p in phases],
+                },
+                indent=2,
+            )
+        )
+        return
+    table = Table(title=f"cycle {config_path} (store: {config.database})")
+    for col in (
+        "phase",
+        "ratio",
+        "detected after",
+        "recovered after",
+        "regret",
+        "labels",
+        "retrain s",
+        "promotions",
+    ):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    for p in phases:
+        table.add_row(
+            p.phase,
+            f"{p.ratio:.4f}",
+            "-" if p.detection_delay is None else f"{p.detection_delay} decisions",
+            "-" if p.recovery_decisions is None else f"{p.recovery_decisions} decisions",
+            f"{p.regret:.1f}",
+            str(p.labels_used),
+            f"{p.retrain_seconds:.1f}",
+            str(p.promotions),
+        )
+    out.print(table)
+
+
 def main() -> None:
     """Console entry point."""
     try:

@@ -60,3 +60,49 @@ def test_bad_configs_are_refused(tmp_path):
         CycleConfig(phases=(Phase("T1", 1),), audit_fraction=0.0)
     with pytest.raises(ValueError, match="retrain_steps"):
         CycleConfig(phases=(Phase("T1", 1),), retrain_steps=0)
+
+
+TINY_TOML = """
+database = "{database}"
+decisions_per_round = 100
+initial_labels = 2000
+initial_steps = 500
+labels_per_retrain = 500
+retrain_steps = 400
+holdout = 200
+drift_window = 200
+[solver_params]
+hidden = 32
+[[phases]]
+name = "T1"
+rounds = 3
+preset = "aigx-t1"
+[[phases]]
+name = "T2"
+rounds = 3
+preset = "aigx-t2"
+"""
+
+
+def test_cycle_command_reports_phase_metrics(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gainnet.cli import app
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_TOML.format(database=tmp_path / "store" / "cycle.sqlite"))
+    result = CliRunner().invoke(app, ["cycle", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert len(out["rounds"]) == 6
+    t1, t2 = out["phases"]
+    assert t1["detection_delay"] is None and t1["promotions"] == 0
+    assert t2["detection_delay"] == 100 and t2["promotions"] >= 1 and t2["labels_used"] >= 500
+    assert (tmp_path / "store" / "cycle.sqlite").is_file()
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("bogus_key = 1\n" + TINY_TOML.format(database="x"))
+    result = CliRunner().invoke(app, ["cycle", str(bad)])
+    assert result.exit_code == 2 and "bogus_key" in result.output

@@ -17,37 +17,32 @@ class NoConfig:
     """This solver has no hyper-parameters."""
 
 
-@SOLVERS.register("uniform")
-class Uniform(Solver):
-    """The decoded all-ones action: equal power on every channel (the "average" scheme)."""
+class UntrainedSolver(Solver):
+    """A baseline whose ``fit`` does nothing."""
 
     Config = NoConfig
-    summary = "equal share of every resource (the seeds' 'average' scheme); no training"
 
     def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
         self.fitted = True
         return FitReport(steps=0, seconds=0.0, expert_labels=0, metrics={})
+
+
+@SOLVERS.register("uniform")
+class Uniform(UntrainedSolver):
+    """The decoded all-ones action: equal power on every channel (the "average" scheme)."""
+
+    summary = "equal share of every resource (the seeds' 'average' scheme); no training"
 
     def decide(self, state: StateBatch) -> np.ndarray:
         self._check_state(state)
         return self.scenario.decode(state, np.ones((len(state), self.scenario.action_dim)))
 
 
-@dataclasses.dataclass(frozen=True)
-class RandomConfig:
-    """Hyper-parameters of ``random``."""
-
-
 @SOLVERS.register("random")
-class RandomSolver(Solver):
+class RandomSolver(UntrainedSolver):
     """Decodes actions drawn uniformly from [0, 1]^d (a fresh, seeded stream per call)."""
 
-    Config = RandomConfig
     summary = "decoded uniform random actions; no training"
-
-    def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
-        self.fitted = True
-        return FitReport(steps=0, seconds=0.0, expert_labels=0, metrics={})
 
     def decide(self, state: StateBatch) -> np.ndarray:
         self._check_state(state)

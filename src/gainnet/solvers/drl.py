@@ -71,14 +71,15 @@ class SB3Solver(Solver):
 
     def _build(self):
         if self.model is None:
-            import stable_baselines3
-
-            env = ScenarioEnv(
-                self.scenario, seed=self.seed, reward_scale=_reward_scale(self.scenario)
-            )
-            cls = getattr(stable_baselines3, self.algorithm)
+            # SB3's first import and model construction touch the global RNGs: keep them private
             with self._private_rngs():
-                self.model = cls(
+                import stable_baselines3
+                import stable_baselines3.common.callbacks  # imported here, under the guard
+
+                env = ScenarioEnv(
+                    self.scenario, seed=self.seed, reward_scale=_reward_scale(self.scenario)
+                )
+                self.model = getattr(stable_baselines3, self.algorithm)(
                     "MlpPolicy",
                     env,
                     seed=int_seed_for(self.seed, "solver") % (2**31),
@@ -89,9 +90,9 @@ class SB3Solver(Solver):
         return self.model
 
     def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
+        model = self._build()
         from stable_baselines3.common.callbacks import BaseCallback
 
-        model = self._build()
         clock = TrainingClock(budget, callback)
 
         class Stop(BaseCallback):

@@ -172,6 +172,8 @@ class Cycle:
         self._rng = rng_for(config.seed, "drift")
         self.deployed = None
         self.model_hash: str | None = None
+        #: the states served in the latest round (to score other solvers on the same instances)
+        self.last_state = None
 
     # ----------------------------------------------------------------- helpers
     def _phase_of(self, round_index: int) -> int:
@@ -252,6 +254,7 @@ class Cycle:
             phase = self._phase_of(r)
             scenario = self.scenarios[phase]
             state = scenario.sample(cfg.decisions_per_round, self._rng)
+            self.last_state = state
             served = scenario.utility(state, self.deployed.decide(state))
             expert_u = scenario.utility(state, self.yardstick.solve(state))  # reports only
             test = self.detector.update(scenario.observe(state))

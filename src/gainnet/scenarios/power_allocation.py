@@ -148,8 +148,10 @@ class PowerAllocation(Scenario):
         return self.params.num_channels
 
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        low, high = self.params.gain_bounds()
-        return low.astype(np.float32), high.astype(np.float32)
+        """Gains are >= 0; the upper bound is left open so every preset of the same size has
+        the same space (an RL solver trained on one phase keeps serving the next)."""
+        low, high = super().observation_bounds()
+        return np.zeros_like(low), high
 
     # ----------------------------------------------------------------- sampling and checks
     def sample(self, n: int, rng: np.random.Generator) -> PowerAllocationState:

@@ -23,8 +23,10 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	touch $@
 
 demo: $(VENV)/.installed
+	$(BIN)/gainnet reproduce aigx --quick --out runs/aigx-quick
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
-		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 20
+		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 10
+	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

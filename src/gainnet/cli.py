@@ -363,6 +363,48 @@ def cycle(
     out.print(table)
 
 
+@app.command()
+def reproduce(
+    case: Annotated[str, typer.Argument(help="case study: aigx")],
+    quick: Annotated[bool, typer.Option(help="small sizes (under 3 minutes)")] = False,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
+    seed: Annotated[int, typer.Option(help="experiment seed")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="print results.json")] = False,
+    threads: ThreadsOption = 1,
+) -> None:
+    """Reproduce a seed paper's case study: report.md, results.json, CSVs and a figure."""
+    from gainnet.errors import UnknownNameError
+
+    if case != "aigx":
+        _fail(UnknownNameError("case study", case, ["aigx"]))
+    from gainnet.reproduce.aigx import run_aigx
+
+    _set_threads(threads)
+    out_dir = out_dir or Path("runs") / ("aigx-quick" if quick else "aigx")
+    with Progress(
+        TextColumn("[bold]aigx"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[status]}"),
+        console=err,
+        disable=as_json,
+    ) as progress:
+        task = progress.add_task("aigx", total=1.0, status="")
+        results = run_aigx(
+            out_dir,
+            quick=quick,
+            seed=seed,
+            progress=lambda status, fraction: progress.update(
+                task, completed=fraction, status=status
+            ),
+        )
+    if as_json:
+        print(json.dumps(results, indent=2))
+        return
+    out.print((out_dir / "report.md").read_text())
+    err.print(f"report: {out_dir / 'report.md'}")
+
+
 def main() -> None:
     """Console entry point."""
     try:

@@ -1,0 +1,1 @@
+"""Paper case studies, each reproduced by one command (``gainnet reproduce NAME``)."""

@@ -35,9 +35,23 @@ from gainnet.registry import (
     make_solver,
 )
 
+_LAZY = {"Cycle", "CycleConfig", "Phase"}
+
+
+def __getattr__(name: str):
+    """``gainnet.Cycle``, ``gainnet.CycleConfig``, ``gainnet.Phase`` load on first use."""
+    if name in _LAZY:
+        import gainnet.continual
+
+        return getattr(gainnet.continual, name)
+    raise AttributeError(f"module 'gainnet' has no attribute {name!r}")
+
+
 __all__ = [
     "Budget",
     "CheckpointError",
+    "Cycle",
+    "CycleConfig",
     "Evaluation",
     "Expert",
     "FitInfo",
@@ -45,6 +59,7 @@ __all__ = [
     "GainnetError",
     "InvalidDecisionError",
     "InvalidStateError",
+    "Phase",
     "Scenario",
     "Solver",
     "StateBatch",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gainnet.continual.cycle import Cycle, CycleConfig, Phase
+from gainnet.continual.cycle import Cycle, CycleConfig, Phase  # also gainnet.Cycle
 from gainnet.continual.store import Store
 
 
@@ -106,3 +106,9 @@ def test_cycle_command_reports_phase_metrics(tmp_path):
     bad.write_text("bogus_key = 1\n" + TINY_TOML.format(database="x"))
     result = CliRunner().invoke(app, ["cycle", str(bad)])
     assert result.exit_code == 2 and "bogus_key" in result.output
+
+
+def test_cycle_is_part_of_the_top_level_api():
+    import gainnet
+
+    assert gainnet.Cycle is Cycle and gainnet.CycleConfig is CycleConfig and gainnet.Phase is Phase

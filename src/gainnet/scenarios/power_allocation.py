@@ -6,7 +6,8 @@ exactly the total power ``P`` to maximise the sum rate
     R(p) = sum_i log2(1 + g_i p_i / N0)   subject to   sum_i p_i = P,  p_i >= 0,
 
 whose optimum is water-filling (``gainnet.experts.water_filling``). Gains are drawn
-independently, ``g_i ~ U(gain_low_i, gain_high_i)``.
+independently, ``g_i ~ U(gain_low_i, gain_high_i)``, and optionally scaled by ITU-R P.838-3
+rain attenuation (``rain_rate_mm_per_h`` over ``path_length_km`` at ``carrier_ghz``).
 
 Action encoding (``decode`` / ``encode``)
 -----------------------------------------
@@ -31,6 +32,7 @@ import numpy as np
 from gainnet.core.scenario import Scenario, StateBatch
 from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
 from gainnet.registry import SCENARIOS
+from gainnet.wireless.rain import rain_power_gain
 from gainnet.wireless.rates import sum_rate_bps_per_hz
 
 FEASIBILITY_TOL = 1e-6
@@ -50,6 +52,11 @@ class PowerAllocationParams:
         P, the total transmit power, watts (> 0).
     noise_power_w : float
         N0, the noise power, watts (> 0).
+    rain_rate_mm_per_h : float
+        Rain on the link (ITU-R P.838-3); every sampled gain is scaled by the rain's power
+        factor over ``path_length_km`` at ``carrier_ghz``. 0 (the default) is dry weather.
+    carrier_ghz, path_length_km : float
+        Carrier frequency (GHz) and rain path length (km) for that factor.
     """
 
     num_channels: int = 10
@@ -57,6 +64,9 @@ class PowerAllocationParams:
     gain_high: float | tuple[float, ...] = (2.0,) * 5 + (1.0,) * 5
     total_power_w: float = 3.0
     noise_power_w: float = 1.0
+    rain_rate_mm_per_h: float = 0.0
+    carrier_ghz: float = 28.0
+    path_length_km: float = 0.2
 
     def __post_init__(self) -> None:
         if not (isinstance(self.num_channels, int | np.integer) and self.num_channels >= 1):
@@ -80,6 +90,16 @@ class PowerAllocationParams:
             value = float(getattr(self, name))
             if not (math.isfinite(value) and value > 0):
                 raise GainnetError(f"{name} must be a positive finite number of watts, got {value}")
+        try:
+            self.rain_factor()
+        except ValueError as exc:
+            raise GainnetError(f"invalid rain parameters: {exc}") from None
+
+    def rain_factor(self) -> float:
+        """Linear power factor (<= 1) of the rain on every channel (1 when dry)."""
+        if self.rain_rate_mm_per_h == 0:
+            return 1.0
+        return rain_power_gain(self.carrier_ghz, self.rain_rate_mm_per_h, self.path_length_km)
 
     def gain_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)``, each ``[M]``."""
@@ -158,7 +178,8 @@ class PowerAllocation(Scenario):
         if int(n) < 1:
             raise GainnetError(f"sample needs n >= 1, got {n}")
         low, high = self.params.gain_bounds()
-        return PowerAllocationState(gains=rng.uniform(low, high, size=(int(n), low.size)))
+        gains = rng.uniform(low, high, size=(int(n), low.size))
+        return PowerAllocationState(gains=gains * self.params.rain_factor())
 
     def state(self, gains: Any) -> PowerAllocationState:
         """A validated state from a gains array ``[n, M]`` (or ``[M]`` for one instance)."""

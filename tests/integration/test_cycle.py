@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from gainnet.continual.cycle import Cycle, CycleConfig, Phase  # also gainnet.Cycle
@@ -112,3 +114,21 @@ def test_cycle_is_part_of_the_top_level_api():
     import gainnet
 
     assert gainnet.Cycle is Cycle and gainnet.CycleConfig is CycleConfig and gainnet.Phase is Phase
+
+
+@pytest.mark.parametrize("solver", ["gdm-reward", "sac"])
+def test_any_registered_solver_can_run_the_cycle(tmp_path, solver):
+    """Utility-trained solvers keep training in the new conditions; only audits are labelled."""
+    cfg = dataclasses.replace(
+        config(tmp_path / "cycle.sqlite", (Phase("T1", 2, "aigx-t1"), Phase("T2", 3, "aigx-t2"))),
+        solver=solver,
+        solver_params={},
+        initial_steps=300,
+        retrain_steps=200,
+    )
+    reports = list(Cycle(cfg))
+    audits = 5 * 5  # 5 % of 100 decisions, 5 rounds
+    assert reports[-1].labels_total == audits  # no expert label was spent on training
+    assert not any(r.triggered for r in reports[:2]) and reports[2].triggered
+    with Store(cfg.database) as store:
+        assert len(store.promotions()) == 2  # the first model and one challenger decision

@@ -75,7 +75,10 @@ class CycleConfig:
     scenario : str
         Scenario name (every phase is a parameterisation of it).
     solver : str
-        An imitation solver with ``fit_labelled`` (``gdm``).
+        Any registered solver. Imitation solvers (with ``fit_labelled``, e.g. ``gdm``) retrain
+        on expert labels; the others (``gdm-reward``, ``sac``, ``ppo``) keep training from the
+        utility in the new conditions (``labels_per_retrain`` and ``new_data_share`` then
+        do not apply; the audits still label).
     solver_params : dict
         Its hyper-parameters.
     database : str
@@ -99,7 +102,10 @@ class CycleConfig:
     retrain_steps : int
         Optimiser steps of a challenger.
     holdout : int
-        Recent states on which challenger and incumbent are compared.
+        Recent states on which challenger and incumbent are compared; they also become the
+        drift detector's new reference after any retraining (the new normal).
+    cooldown_rounds : int
+        Rounds after a retraining in which no new trigger fires.
     seed : int
     """
 
@@ -120,6 +126,7 @@ class CycleConfig:
     new_data_share: float = 0.75
     retrain_steps: int = 2000
     holdout: int = 500
+    cooldown_rounds: int = 3
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -127,6 +134,8 @@ class CycleConfig:
             raise GainnetError("a cycle needs at least one phase")
         if not 0 < self.audit_fraction <= 1 or not 0 < self.new_data_share <= 1:
             raise GainnetError("audit_fraction and new_data_share must be in (0, 1]")
+        if int(self.cooldown_rounds) < 0:
+            raise GainnetError("CycleConfig.cooldown_rounds must be >= 0")
         for name in (
             "decisions_per_round",
             "initial_labels",
@@ -195,40 +204,49 @@ class Cycle:
         return state, decision
 
     def _start(self) -> None:
-        """Resume from the last promoted model, or train and promote the first one."""
+        """Resume from the last promoted model, or train and promote the first one.
+
+        The drift detector's reference is a fresh unlabelled sample of the first phase's
+        conditions (what the deployed model serves when the stream starts).
+        """
         cfg = self.config
+        first = self.scenarios[0]
         resume = self.store.last_promoted()
         if resume is not None:
             self.deployed, self.model_hash = self.store.load_model(resume), resume
+            self.deployed.set_scenario(first)
         else:
-            state, decision = self._label(-1, self.scenarios[0], cfg.initial_labels)
-            solver = make_solver(cfg.solver, self.scenarios[0], seed=cfg.seed, **cfg.solver_params)
-            if not hasattr(solver, "fit_labelled"):
-                raise GainnetError(
-                    f"solver {cfg.solver!r} cannot train on labels (no fit_labelled)"
-                )
-            solver.fit_labelled(state, decision, Budget(steps=cfg.initial_steps))
+            solver = make_solver(cfg.solver, first, seed=cfg.seed, **cfg.solver_params)
+            if hasattr(solver, "fit_labelled"):
+                state, decision = self._label(-1, first, cfg.initial_labels)
+                solver.fit_labelled(state, decision, Budget(steps=cfg.initial_steps))
+            else:  # a solver that learns from the utility alone needs no labels
+                solver.fit(Budget(steps=cfg.initial_steps))
             self.model_hash = self.store.save_model(solver)
             self.store.record_promotion(Promotion(-1, None, self.model_hash, None, math.nan, True))
             self.deployed = solver
-        state, _ = self.store.labels(self.scenarios[0])
+        reference = first.sample(max(cfg.drift_window, 1000), self._rng)
         self.detector = KSDriftDetector(
-            self.scenarios[0].observe(state), window=cfg.drift_window, alpha=cfg.drift_alpha
+            first.observe(reference), window=cfg.drift_window, alpha=cfg.drift_alpha
         )
 
     def _retrain(self, round_index: int, scenario) -> tuple[bool, str]:
         """Label, train a challenger, compare on held-out recent states, maybe promote."""
         cfg = self.config
-        new_state, _ = self._label(round_index, scenario, cfg.labels_per_retrain)
-        all_state, all_decision = self.store.labels(scenario)
-        n_old = len(all_state) - len(new_state)  # labels() returns oldest first, new last
-        weight = np.empty(len(all_state))
-        weight[n_old:] = cfg.new_data_share / len(new_state)
-        weight[:n_old] = (1 - cfg.new_data_share) / max(n_old, 1)
         challenger = self.store.load_model(self.model_hash)
-        challenger.fit_labelled(
-            all_state, all_decision, Budget(steps=cfg.retrain_steps), sample_weight=weight
-        )
+        challenger.set_scenario(scenario)
+        if hasattr(challenger, "fit_labelled"):
+            new_state, _ = self._label(round_index, scenario, cfg.labels_per_retrain)
+            all_state, all_decision = self.store.labels(scenario)
+            n_old = len(all_state) - len(new_state)  # labels() returns oldest first, new last
+            weight = np.empty(len(all_state))
+            weight[n_old:] = cfg.new_data_share / len(new_state)
+            weight[:n_old] = (1 - cfg.new_data_share) / max(n_old, 1)
+            challenger.fit_labelled(
+                all_state, all_decision, Budget(steps=cfg.retrain_steps), sample_weight=weight
+            )
+        else:  # utility-trained solvers keep learning in the new conditions, no labels
+            challenger.fit(Budget(steps=cfg.retrain_steps))
         holdout = scenario.sample(cfg.holdout, self._rng)
         incumbent_score = float(scenario.utility(holdout, self.deployed.decide(holdout)).mean())
         challenger_score = float(scenario.utility(holdout, challenger.decide(holdout)).mean())
@@ -241,7 +259,7 @@ class Cycle:
         )
         if promoted:
             self.deployed, self.model_hash = challenger, digest  # the hot swap
-            self.detector.reset(scenario.observe(new_state))
+        self.detector.reset(scenario.observe(holdout))  # the new normal, promoted or not
         return promoted, digest
 
     # ----------------------------------------------------------------- the loop
@@ -250,6 +268,7 @@ class Cycle:
         self._start()
         audited: deque[tuple[float, float]] = deque(maxlen=cfg.audit_window)
         n_audit = max(1, math.ceil(cfg.audit_fraction * cfg.decisions_per_round))
+        cooldown_until = 0
         for r in range(self.total_rounds):
             phase = self._phase_of(r)
             scenario = self.scenarios[phase]
@@ -266,11 +285,11 @@ class Cycle:
             )
             gap = 1.0 - sum(a for a, _ in audited) / max(sum(b for _, b in audited), 1e-12)
             drifted = test is not None and test.drifted
-            triggered = drifted or (
-                len(audited) >= cfg.audit_window // 2 and gap > cfg.gap_threshold
-            )
+            gap_alarm = len(audited) >= cfg.audit_window // 2 and gap > cfg.gap_threshold
+            triggered = (drifted or gap_alarm) and r >= cooldown_until
             promoted, retrain_s = False, 0.0
             if triggered:
+                cooldown_until = r + 1 + cfg.cooldown_rounds
                 start = time.perf_counter()
                 promoted, _ = self._retrain(r, scenario)
                 retrain_s = time.perf_counter() - start

@@ -166,6 +166,20 @@ class Solver(ABC):
         (out / "solver.json").write_text(json.dumps(meta, indent=2) + "\n")
         return out
 
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Keep the weights; decide and train in ``scenario`` from now on (e.g. after drift).
+
+        The new scenario must have the same observation and action dimensions.
+        """
+        if scenario.name != self.scenario.name or (
+            scenario.observation_dim,
+            scenario.action_dim,
+        ) != (self.scenario.observation_dim, self.scenario.action_dim):
+            raise GainnetError(
+                f"set_scenario needs a {self.scenario.name!r} scenario of the same dimensions"
+            )
+        self.scenario = scenario
+
     # ----------------------------------------------------------------- helpers
     def _check_state(self, state: StateBatch) -> None:
         self.scenario.validate_state(state)

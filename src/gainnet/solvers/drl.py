@@ -18,7 +18,6 @@ from gainnet.adapters.gymnasium_env import ScenarioEnv
 from gainnet.core.scenario import StateBatch
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, Solver, TrainingClock
-from gainnet.errors import GainnetError
 from gainnet.registry import SOLVERS
 
 
@@ -111,12 +110,7 @@ class SB3Solver(Solver):
 
     def set_scenario(self, scenario) -> None:
         """Keep the weights (and reward scale); train in ``scenario`` from now on (after drift)."""
-        if (scenario.observation_dim, scenario.action_dim) != (
-            self.scenario.observation_dim,
-            self.scenario.action_dim,
-        ):
-            raise GainnetError("set_scenario needs a scenario with the same dimensions")
-        self.scenario = scenario
+        super().set_scenario(scenario)
         if self.model is not None:
             reward_scale = self.model.get_env().get_attr("reward_scale")[0]
             self.model.set_env(ScenarioEnv(scenario, seed=self.seed, reward_scale=reward_scale))

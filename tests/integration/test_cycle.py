@@ -132,3 +132,20 @@ def test_any_registered_solver_can_run_the_cycle(tmp_path, solver):
     assert not any(r.triggered for r in reports[:2]) and reports[2].triggered
     with Store(cfg.database) as store:
         assert len(store.promotions()) == 2  # the first model and one challenger decision
+
+
+def test_background_retraining_keeps_serving_until_the_hot_swap(tmp_path):
+    cfg = dataclasses.replace(
+        config(tmp_path / "cycle.sqlite", (Phase("T1", 2, "aigx-t1"), Phase("T2", 60, "aigx-t2"))),
+        background_retrain=True,
+        round_interval_s=0.1,
+        retrain_steps=600,
+    )
+    reports = list(Cycle(cfg))
+    trigger = next(r.round for r in reports if r.triggered)
+    swap = next((r.round for r in reports if r.promoted), None)
+    assert trigger == 2 and swap is not None
+    # service went on with the incumbent while the challenger trained, then it was swapped in
+    assert swap > trigger
+    assert all(r.model == reports[trigger].model for r in reports[trigger:swap])
+    assert reports[swap].model != reports[trigger].model and reports[swap].retrain_seconds > 0

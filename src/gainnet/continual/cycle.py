@@ -10,7 +10,8 @@
    of recent states, trains a challenger from the incumbent's weights on a mix of new and old
    labels, compares challenger and incumbent on the same held-out recent states (by utility, no
    expert needed) and promotes the challenger only if it is better; the swap is one assignment
-   between two rounds, so service never stops.
+   between two rounds. With ``background_retrain`` the challenger trains in a thread while
+   the incumbent keeps serving.
 
 **Old versus new data.** Appending new labels to all old ones slows recovery (each minibatch is
 mostly stale), while training on new labels alone forgets the old phase. The challenger draws
@@ -28,9 +29,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -106,6 +108,12 @@ class CycleConfig:
         drift detector's new reference after any retraining (the new normal).
     cooldown_rounds : int
         Rounds after a retraining in which no new trigger fires.
+    background_retrain : bool
+        Train the challenger in a background thread while the incumbent keeps serving; it is
+        compared and swapped in at the first round boundary after it finishes. Off by default
+        so runs are reproducible round for round (the swap round then depends on wall time).
+    round_interval_s : float
+        Wall seconds between rounds, to emulate a live service's pace (0: as fast as possible).
     seed : int
     """
 
@@ -127,6 +135,8 @@ class CycleConfig:
     retrain_steps: int = 2000
     holdout: int = 500
     cooldown_rounds: int = 3
+    background_retrain: bool = False
+    round_interval_s: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -165,6 +175,31 @@ class RoundReport:
     labels_total: int
     retrain_seconds: float
     model: str
+
+
+class _Training(threading.Thread):
+    """A challenger's training in a background thread (no database access in here)."""
+
+    def __init__(self, challenger, train: Callable[[], object]) -> None:
+        super().__init__(daemon=True)
+        self.challenger, self._train = challenger, train
+        self.error: BaseException | None = None
+        self.seconds = 0.0
+        self.start()
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        try:
+            self._train()
+        except BaseException as exc:  # re-raised in the serving thread by join_result
+            self.error = exc
+        self.seconds = time.perf_counter() - start
+
+    def join_result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.challenger
 
 
 class Cycle:
@@ -230,24 +265,27 @@ class Cycle:
             first.observe(reference), window=cfg.drift_window, alpha=cfg.drift_alpha
         )
 
-    def _retrain(self, round_index: int, scenario) -> tuple[bool, str]:
-        """Label, train a challenger, compare on held-out recent states, maybe promote."""
+    def _prepare_challenger(self, round_index: int, scenario):
+        """Label (imitation solvers) and return the challenger and its training callable."""
         cfg = self.config
         challenger = self.store.load_model(self.model_hash)
         challenger.set_scenario(scenario)
-        if hasattr(challenger, "fit_labelled"):
-            new_state, _ = self._label(round_index, scenario, cfg.labels_per_retrain)
-            all_state, all_decision = self.store.labels(scenario)
-            n_old = len(all_state) - len(new_state)  # labels() returns oldest first, new last
-            weight = np.empty(len(all_state))
-            weight[n_old:] = cfg.new_data_share / len(new_state)
-            weight[:n_old] = (1 - cfg.new_data_share) / max(n_old, 1)
-            challenger.fit_labelled(
-                all_state, all_decision, Budget(steps=cfg.retrain_steps), sample_weight=weight
-            )
-        else:  # utility-trained solvers keep learning in the new conditions, no labels
-            challenger.fit(Budget(steps=cfg.retrain_steps))
-        holdout = scenario.sample(cfg.holdout, self._rng)
+        budget = Budget(steps=cfg.retrain_steps)
+        if not hasattr(challenger, "fit_labelled"):  # utility-trained: keep learning, no labels
+            return challenger, lambda: challenger.fit(budget)
+        new_state, _ = self._label(round_index, scenario, cfg.labels_per_retrain)
+        all_state, all_decision = self.store.labels(scenario)
+        n_old = len(all_state) - len(new_state)  # labels() returns oldest first, new last
+        weight = np.empty(len(all_state))
+        weight[n_old:] = cfg.new_data_share / len(new_state)
+        weight[:n_old] = (1 - cfg.new_data_share) / max(n_old, 1)
+        return challenger, lambda: challenger.fit_labelled(
+            all_state, all_decision, budget, sample_weight=weight
+        )
+
+    def _finish(self, round_index: int, scenario, challenger) -> bool:
+        """Compare challenger and incumbent on the same held-out states; promote if better."""
+        holdout = scenario.sample(self.config.holdout, self._rng)
         incumbent_score = float(scenario.utility(holdout, self.deployed.decide(holdout)).mean())
         challenger_score = float(scenario.utility(holdout, challenger.decide(holdout)).mean())
         digest = self.store.save_model(challenger)
@@ -260,7 +298,7 @@ class Cycle:
         if promoted:
             self.deployed, self.model_hash = challenger, digest  # the hot swap
         self.detector.reset(scenario.observe(holdout))  # the new normal, promoted or not
-        return promoted, digest
+        return promoted
 
     # ----------------------------------------------------------------- the loop
     def __iter__(self) -> Iterator[RoundReport]:
@@ -269,6 +307,7 @@ class Cycle:
         audited: deque[tuple[float, float]] = deque(maxlen=cfg.audit_window)
         n_audit = max(1, math.ceil(cfg.audit_fraction * cfg.decisions_per_round))
         cooldown_until = 0
+        pending: _Training | None = None
         for r in range(self.total_rounds):
             phase = self._phase_of(r)
             scenario = self.scenarios[phase]
@@ -286,13 +325,24 @@ class Cycle:
             gap = 1.0 - sum(a for a, _ in audited) / max(sum(b for _, b in audited), 1e-12)
             drifted = test is not None and test.drifted
             gap_alarm = len(audited) >= cfg.audit_window // 2 and gap > cfg.gap_threshold
-            triggered = (drifted or gap_alarm) and r >= cooldown_until
             promoted, retrain_s = False, 0.0
+            if pending is not None and not pending.is_alive():  # background training done
+                promoted, retrain_s = (
+                    self._finish(r, scenario, pending.join_result()),
+                    pending.seconds,
+                )
+                pending = None
+            triggered = (drifted or gap_alarm) and r >= cooldown_until and pending is None
             if triggered:
                 cooldown_until = r + 1 + cfg.cooldown_rounds
-                start = time.perf_counter()
-                promoted, _ = self._retrain(r, scenario)
-                retrain_s = time.perf_counter() - start
+                challenger, train = self._prepare_challenger(r, scenario)
+                if cfg.background_retrain:  # the incumbent keeps serving meanwhile
+                    pending = _Training(challenger, train)
+                else:
+                    start = time.perf_counter()
+                    train()
+                    promoted = self._finish(r, scenario, challenger)
+                    retrain_s = time.perf_counter() - start
                 audited.clear()
             ks_p = math.nan if test is None else test.p_value
             metrics = {"served_utility": served.mean(), "audited_gap": gap, "ks_p_value": ks_p}
@@ -313,3 +363,7 @@ class Cycle:
                 retrain_seconds=retrain_s,
                 model=self.model_hash[:12],
             )
+            if cfg.round_interval_s:
+                time.sleep(cfg.round_interval_s)
+        if pending is not None:  # the stream ended while a challenger was training
+            self._finish(self.total_rounds - 1, scenario, pending.join_result())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import pytest
 
@@ -149,3 +150,17 @@ def test_background_retraining_keeps_serving_until_the_hot_swap(tmp_path):
     assert swap > trigger
     assert all(r.model == reports[trigger].model for r in reports[trigger:swap])
     assert reports[swap].model != reports[trigger].model and reports[swap].retrain_seconds > 0
+
+
+def test_continuous_drift_moves_the_conditions_round_by_round(tmp_path):
+    rain = Phase("rain rising", 6, "aigx-t1", end_params={"rain_rate_mm_per_h": 100.0})
+    cycle = Cycle(config(tmp_path / "cycle.sqlite", (Phase("dry", 2, "aigx-t1"), rain)))
+    factors = [cycle.scenario_at(r).params.rain_factor() for r in range(8)]
+    assert factors[:3] == [1.0, 1.0, 1.0] and factors[-1] < 0.6
+    assert all(later < earlier for earlier, later in itertools.pairwise(factors[2:]))
+    reports = list(cycle)
+    assert not any(r.triggered for r in reports[:2]) and any(r.triggered for r in reports[2:])
+    with pytest.raises(ValueError, match="rain"):
+        Cycle(
+            config(tmp_path / "x.sqlite", (Phase("bad", 2, end_params={"rain_rate_mm_per_h": -1}),))
+        )

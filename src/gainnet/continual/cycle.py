@@ -58,12 +58,16 @@ class Phase:
         Scenario preset of the phase.
     params : dict
         Scenario parameter overrides of the phase.
+    end_params : dict
+        Continuous drift: these parameters move linearly from their start values to these
+        end values over the phase's rounds (e.g. ``{"rain_rate_mm_per_h": 50.0}``).
     """
 
     name: str
     rounds: int
     preset: str | None = None
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
+    end_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -211,8 +215,9 @@ class Cycle:
         self.scenarios = [
             make_scenario(config.scenario, preset=p.preset, **p.params) for p in config.phases
         ]
-        self.expert = self.scenarios[0].default_expert()  # the labeller
-        self.yardstick = self.scenarios[0].default_expert()  # measures reports, labels nothing
+        for p in config.phases:  # continuous-drift end points must be valid parameters too
+            if p.end_params:
+                make_scenario(config.scenario, preset=p.preset, **{**p.params, **p.end_params})
         self._rng = rng_for(config.seed, "drift")
         self.deployed = None
         self.model_hash: str | None = None
@@ -228,13 +233,31 @@ class Cycle:
                 return i
         return len(self.config.phases) - 1
 
+    def scenario_at(self, round_index: int):
+        """The conditions of a round: its phase's scenario, or, for a phase with
+        ``end_params``, parameters moved linearly from the phase's start to its end values."""
+        i = self._phase_of(round_index)
+        phase = self.config.phases[i]
+        if not phase.end_params:
+            return self.scenarios[i]
+        first_round = sum(p.rounds for p in self.config.phases[:i])
+        t = min(1.0, (round_index - first_round) / max(phase.rounds - 1, 1))
+        start = self.scenarios[i].params
+        moved = {
+            key: (
+                np.asarray(getattr(start, key), float) * (1 - t) + np.asarray(end, float) * t
+            ).tolist()
+            for key, end in phase.end_params.items()
+        }
+        return make_scenario(self.config.scenario, preset=phase.preset, **{**phase.params, **moved})
+
     @property
     def total_rounds(self) -> int:
         return sum(p.rounds for p in self.config.phases)
 
     def _label(self, round_index: int, scenario, n: int):
         state = scenario.sample(n, self._rng)
-        decision = self.expert.solve(state)
+        decision = scenario.default_expert().solve(state)
         self.store.add_labels(round_index, state, decision)
         return state, decision
 
@@ -310,14 +333,15 @@ class Cycle:
         pending: _Training | None = None
         for r in range(self.total_rounds):
             phase = self._phase_of(r)
-            scenario = self.scenarios[phase]
+            scenario = self.scenario_at(r)
             state = scenario.sample(cfg.decisions_per_round, self._rng)
             self.last_state = state
             served = scenario.utility(state, self.deployed.decide(state))
-            expert_u = scenario.utility(state, self.yardstick.solve(state))  # reports only
+            expert = scenario.default_expert()
+            expert_u = scenario.utility(state, expert.solve(state))  # for the reports only
             test = self.detector.update(scenario.observe(state))
             audit = state.take(slice(0, n_audit))
-            audit_decision = self.expert.solve(audit)
+            audit_decision = expert.solve(audit)
             self.store.add_labels(r, audit, audit_decision)
             audited.extend(
                 zip(served[:n_audit], scenario.utility(audit, audit_decision), strict=True)

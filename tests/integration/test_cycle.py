@@ -164,3 +164,46 @@ def test_continuous_drift_moves_the_conditions_round_by_round(tmp_path):
         Cycle(
             config(tmp_path / "x.sqlite", (Phase("bad", 2, end_params={"rain_rate_mm_per_h": -1}),))
         )
+
+
+def test_killing_gainnet_cycle_mid_retrain_loses_nothing(tmp_path):
+    """A real `gainnet cycle` process is killed while it retrains; a restart resumes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    database = tmp_path / "store" / "cycle.sqlite"
+    toml = TINY_TOML.format(database=database).replace(
+        "retrain_steps = 400", "retrain_steps = 10000000"
+    )
+    (tmp_path / "long.toml").write_text(toml)
+    gainnet_cli = Path(sys.executable).parent / "gainnet"
+    with subprocess.Popen(
+        [str(gainnet_cli), "cycle", str(tmp_path / "long.toml"), "--json"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 120
+            labels = 0
+            while labels < 2000 + 500 and time.monotonic() < deadline:  # initial + retrain batch
+                time.sleep(0.5)
+                if database.exists():
+                    with Store(database) as store:
+                        labels = store.label_count()
+            assert labels >= 2500, "the cycle never reached its retraining"
+            time.sleep(1.0)  # well inside the 10-million-step retraining
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    with Store(database) as store:
+        kept = store.label_count()
+        first_model = store.last_promoted()
+    assert kept >= labels
+    resumed = Cycle(config(database, (Phase("T2", 1, "aigx-t2"),)))
+    report = next(iter(resumed))
+    assert first_model.startswith(report.model)  # resumed from the last promoted model
+    assert report.labels_total > kept  # nothing lost, new audits added

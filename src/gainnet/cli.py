@@ -405,6 +405,15 @@ def reproduce(
     err.print(f"report: {out_dir / 'report.md'}")
 
 
+def _add_subcommands() -> None:
+    from gainnet.split.cli import split_app
+
+    app.add_typer(split_app, name="split")
+
+
+_add_subcommands()
+
+
 def main() -> None:
     """Console entry point."""
     try:

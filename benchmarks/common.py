@@ -1,0 +1,30 @@
+"""What every benchmark records beside its numbers: commit, threads, machine."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def commit() -> str:
+    """Short commit of the benchmarked tree, ``-dirty`` when tracked files differ from it."""
+    try:
+
+        def git(*args: str) -> str:
+            return subprocess.run(
+                ["git", *args], capture_output=True, text=True, cwd=HERE, check=True
+            ).stdout.strip()
+
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short", "HEAD") + ("-dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> str:
+    return (
+        f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}"
+    )

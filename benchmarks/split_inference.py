@@ -1,0 +1,227 @@
+"""Split inference measured for real: codec fidelity, the latency model, concurrency.
+
+    python benchmarks/split_inference.py [--repeats 5] [--rates 5,10,50] [--rtt-ms 20]
+                                         [--slowdown 1] [--quick]
+
+Every number comes from real requests between two processes over TCP on this machine:
+A. codec fidelity on all-MiniLM-L6-v2 over the shipped topic set (bitwise fp32, cosine, zero-shot
+   accuracy) for every split point;
+B. the latency model against measured end-to-end latency for every split point x codec x link
+   (CLIP ViT-B/32-shaped encoder, batch 1; and MiniLM, batch 8) with transport pacing, and again
+   with kernel shaping where the machine allows;
+C. throughput and p50/p95 latency with 1, 8 and 32 concurrent devices.
+Writes CSVs and ``split_inference.json`` under ``benchmarks/results``, a figure under
+``benchmarks/figures``, and prints the checks against the targets with the commit and threads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import torch
+
+from gainnet.split.concurrency import measure_concurrency
+from gainnet.split.device import ServerConnection
+from gainnet.split.encoder import RAW_SPLIT
+from gainnet.split.fidelity import codec_fidelity
+from gainnet.split.knowledge import load_topics
+from gainnet.split.link import Link
+from gainnet.split.models import make_encoder, sample_inputs
+from gainnet.split.netns import kernel_link, kernel_link_support
+from gainnet.split.profile import profile_split, write_profile
+from gainnet.split.spawn import spawned_server
+from gainnet.split.sweep import plot_sweep, run_sweep, write_csv
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import commit, machine
+
+HERE = Path(__file__).resolve().parent
+CODECS = ["fp32", "fp16", "int8"]
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def save_rows(rows: list[dict], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def fidelity(quick: bool) -> dict:
+    encoder = make_encoder("minilm")
+    topics = load_topics()
+    if quick:
+        keep = np.arange(0, len(topics.texts), 4)
+        topics = type(topics)(
+            topics.labels, topics.descriptions, tuple(topics.texts[i] for i in keep),
+            topics.targets[keep],
+        )  # fmt: skip
+    with spawned_server(models=("minilm",)) as address:
+        rows = codec_fidelity(address, encoder, topics, list(range(7)), CODECS)
+    save_rows(rows, HERE / "results" / "split_fidelity.csv")
+    unsplit = rows[0]["unsplit_accuracy"]
+    worst = {
+        c: min((r for r in rows if r["codec"] == c), key=lambda r: r["min_cosine"]) for c in CODECS
+    }
+    return {
+        "texts": len(topics.texts),
+        "unsplit_accuracy": unsplit,
+        "fp32_bitwise_every_split": all(r["bitwise_equal"] for r in rows if r["codec"] == "fp32"),
+        "fp16_min_cosine": worst["fp16"]["min_cosine"],
+        "int8_min_cosine": worst["int8"]["min_cosine"],
+        "int8_max_accuracy_drop_points": 100
+        * max(unsplit - r["accuracy"] for r in rows if r["codec"] == "int8"),
+    }
+
+
+def latency(model: str, batch: int, links: list[Link], repeats: int, slowdown: float, kernel: bool):
+    encoder = make_encoder(model)
+    inputs, targets, labels = sample_inputs(encoder, batch)
+    raw = encoder.raw_input(inputs)
+    if kernel:
+        context = kernel_link()
+        kl = context.__enter__()
+        server = spawned_server(models=(model,), prefix=kl.prefix, host=kl.server_ip)
+        kl.shape(Link())
+        shaper = kl.shape
+    else:
+        context, server, shaper = None, spawned_server(models=(model,)), None
+    try:
+        with server as address:
+            with ServerConnection(address) as conn:
+                profile = profile_split(encoder, raw, conn, repeats=7, slowdown=slowdown)
+            rows = run_sweep(
+                address, encoder, inputs, profile, links, CODECS, repeats=repeats,
+                slowdown=slowdown, targets=targets, labels=labels, shaper=shaper,
+            )  # fmt: skip
+    finally:
+        if context is not None:
+            context.__exit__(None, None, None)
+    return profile, rows
+
+
+def latency_checks(rows: list[dict], links: list[Link]) -> dict:
+    checks = {"max_abs_error_pct": max(abs(r["error_pct"]) for r in rows), "best": []}
+    for link in links:
+        for codec in CODECS:
+            group = [
+                r for r in rows if r["bandwidth_mbps"] == link.bandwidth_mbps
+                and (r["codec"] == codec or r["split"] == "raw")
+            ]  # fmt: skip
+            best_measured = min(group, key=lambda r: r["measured_median_s"])
+            best_predicted = min(group, key=lambda r: r["predicted_s"])
+            checks["best"].append(
+                {
+                    "bandwidth_mbps": link.bandwidth_mbps,
+                    "codec": codec,
+                    "measured_best_split": best_measured["split"],
+                    "measured_best_s": best_measured["measured_median_s"],
+                    "predicted_best_split": best_predicted["split"],
+                    "measured_at_predicted_s": best_predicted["measured_median_s"],
+                    "loss_pct": 100
+                    * (
+                        best_predicted["measured_median_s"] / best_measured["measured_median_s"] - 1
+                    ),
+                }
+            )
+    return checks
+
+
+def speedup_at(rows: list[dict], rate: float) -> dict:
+    at = [r for r in rows if r["bandwidth_mbps"] == rate]
+    raw = next(r for r in at if r["split"] == "raw")
+    best = min(
+        (r for r in at if r["codec"] == "int8" and r["split"] != "raw"),
+        key=lambda r: r["measured_median_s"],
+    )
+    return {
+        "bandwidth_mbps": rate,
+        "raw_fp32_s": raw["measured_median_s"],
+        "best_int8_split": best["split"],
+        "best_int8_s": best["measured_median_s"],
+        "speedup": raw["measured_median_s"] / best["measured_median_s"],
+    }
+
+
+def concurrency(quick: bool) -> list[dict]:
+    encoder = make_encoder("vit")
+    rows = []
+    with spawned_server(models=("vit",)) as address:
+        for devices in (1, 8, 32):
+            images = [encoder.random_images(1, seed=i) for i in range(devices)]
+            for split, codec in ((6, "int8"), (RAW_SPLIT, "fp32")):
+                log(f"concurrency: {devices} devices, split {split}, {codec}")
+                result = measure_concurrency(
+                    address, encoder, images, split, codec, requests_per_device=2 if quick else 4
+                )
+                rows.append({"split": "raw" if split < 0 else split, "codec": codec} | result)
+    save_rows(rows, HERE / "results" / "split_concurrency.csv")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="requests per sweep point")
+    parser.add_argument("--rates", default="5,10,50", help="link rates, Mbit/s")
+    parser.add_argument("--rtt-ms", type=float, default=20.0)
+    parser.add_argument("--slowdown", type=float, default=1.0, help="emulated device slowdown")
+    parser.add_argument("--quick", action="store_true", help="fewer texts and repeats")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    repeats = 2 if args.quick else args.repeats
+    links = [Link(float(r), args.rtt_ms) for r in args.rates.split(",")]
+    summary: dict = {
+        "commit": commit(),
+        "machine": machine(),
+        "torch_threads": torch.get_num_threads(),
+        "rtt_ms": args.rtt_ms,
+        "device_slowdown": args.slowdown,
+        "repeats": repeats,
+    }
+    log("A. codec fidelity (MiniLM, topic set)")
+    summary["fidelity"] = fidelity(args.quick)
+    for model, batch in (("vit", 1), ("minilm", 8)):
+        log(f"B. latency model vs measured: {model}, transport pacing")
+        profile, rows = latency(model, batch, links, repeats, args.slowdown, kernel=False)
+        write_profile(profile, HERE / "results" / f"split_profile_{model}.json")
+        write_csv(rows, HERE / "results" / f"split_latency_{model}.csv")
+        title = f"{model}, batch {batch}, RTT {args.rtt_ms:g} ms, slowdown {args.slowdown:g}"
+        plot_sweep(rows, HERE / "figures" / f"split_latency_{model}.png", title=title)
+        has_10 = any(ln.bandwidth_mbps == 10 for ln in links)
+        summary[f"latency_{model}"] = latency_checks(rows, links) | {
+            "speedup_10mbps": speedup_at(rows, 10.0) if has_10 else None,
+            "cost_fit": profile.data["cost_fit"],
+        }
+    ok, reason = kernel_link_support()
+    if ok:
+        log("B'. latency model vs measured: vit, kernel-shaped link")
+        _, rows = latency("vit", 1, links, repeats, args.slowdown, kernel=True)
+        write_csv(rows, HERE / "results" / "split_latency_vit_kernel.csv")
+        summary["latency_vit_kernel"] = latency_checks(rows, links) | {
+            "shaping": rows[0]["shaping"]
+        }
+    else:
+        summary["latency_vit_kernel"] = {"skipped": reason}
+    log("C. concurrency")
+    summary["concurrency"] = concurrency(args.quick)
+    (HERE / "results" / "split_inference.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()

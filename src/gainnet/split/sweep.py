@@ -1,0 +1,144 @@
+"""``gainnet split sweep``: every split point x codec x link, measured next to the latency model.
+
+Each row is the median (and 95th percentile) of ``repeats`` real requests through a live server
+over an emulated link, beside the profile's prediction, the payload, and the embedding's cosine
+similarity to the unsplit model (and zero-shot accuracy for the text model).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from gainnet.split.device import ServerConnection, SplitDevice
+from gainnet.split.encoder import RAW_SPLIT, SplitEncoder, split_label
+from gainnet.split.latency import SplitProfile
+from gainnet.split.link import Link
+
+COLUMNS = (
+    "model", "split", "codec", "bandwidth_mbps", "rtt_ms", "device_slowdown", "requests",
+    "measured_median_s", "measured_p95_s", "predicted_s", "error_pct", "device_s", "server_s",
+    "network_s", "uplink_bytes", "min_cosine", "accuracy", "shaping",
+)  # fmt: skip
+
+
+def run_sweep(
+    address: tuple[str, int],
+    encoder: SplitEncoder,
+    inputs,
+    profile: SplitProfile,
+    links: list[Link],
+    codec_names: list[str],
+    splits: list[int] | None = None,
+    repeats: int = 5,
+    slowdown: float = 1.0,
+    targets: np.ndarray | None = None,
+    labels: tuple[str, ...] | None = None,
+    progress: Callable[[], None] | None = None,
+    shaper: Callable[[Link], Link] | None = None,
+) -> list[dict]:
+    """Measure every combination; returns one row per (link, codec, split), see ``COLUMNS``.
+
+    ``shaper(link)``, when given, makes the kernel shape the link and returns what the
+    transport must still emulate (see :mod:`gainnet.split.netns`); by default the transport
+    paces everything.
+    """
+    reference = encoder.embed(inputs).numpy()
+    splits = profile.splits() if splits is None else splits
+    rows = []
+    for link in links:
+        paced = shaper(link) if shaper else link
+        shaping = getattr(getattr(shaper, "__self__", None), "shaping", "transport pacing")
+        with ServerConnection(address, link=paced) as conn:
+            device = SplitDevice(encoder, conn, slowdown=slowdown)
+            device.infer(inputs, encoder.num_layers, "fp32")  # warm the connection and caches
+            for codec in codec_names:
+                for split in splits:
+                    if split == RAW_SPLIT and codec != codec_names[0]:
+                        continue  # the raw input is the same whatever the codec
+                    wire_codec = "fp32" if split == RAW_SPLIT else codec
+                    results = [device.infer(inputs, split, wire_codec) for _ in range(repeats)]
+                    row = _row(
+                        encoder, results, profile, link, slowdown, reference, targets, labels
+                    )
+                    rows.append(row | {"shaping": shaping})
+                    if progress:
+                        progress()
+    return rows
+
+
+def _row(encoder, results, profile, link, slowdown, reference, targets, labels) -> dict:
+    first = results[0]
+    total = np.array([r.total_s for r in results])
+    predicted = profile.predict(first.split, first.codec, link)["total_s"]
+    measured = float(np.median(total))
+    cosine = float(min((r.embedding * reference).sum(1).min() for r in results))
+    accuracy = ""
+    if targets is not None and labels is not None and first.predicted is not None:
+        index = {name: i for i, name in enumerate(labels)}
+        accuracy = float(np.mean([index[p] for p in first.predicted] == targets))
+    return {
+        "model": encoder.name,
+        "split": split_label(first.split),
+        "codec": first.codec,
+        "bandwidth_mbps": link.bandwidth_mbps if link.bandwidth_mbps is not None else "",
+        "rtt_ms": link.rtt_ms,
+        "device_slowdown": slowdown,
+        "requests": len(results),
+        "measured_median_s": measured,
+        "measured_p95_s": float(np.percentile(total, 95)),
+        "predicted_s": predicted,
+        "error_pct": 100.0 * (predicted - measured) / measured,
+        "device_s": float(np.median([r.device_compute_s + r.emulated_slowdown_s for r in results])),
+        "server_s": float(np.median([r.server_compute_s for r in results])),
+        "network_s": float(np.median([r.network_s for r in results])),
+        "uplink_bytes": first.uplink_bytes,
+        "min_cosine": cosine,
+        "accuracy": accuracy,
+    }
+
+
+def write_csv(rows: list[dict], path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
+    """Latency (measured median, markers; model, dashed) versus split point, per codec and link."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["bandwidth_mbps"], row["codec"]), []).append(row)
+    links = sorted({key[0] for key in groups}, key=lambda b: (b == "", b))
+    fig, axes = plt.subplots(1, len(links), figsize=(4.2 * len(links), 3.6), squeeze=False)
+    for ax, bw in zip(axes[0], links, strict=True):
+        for (link_bw, codec), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
+            if link_bw != bw:
+                continue
+            xs = [-1 if r["split"] == "raw" else int(r["split"]) for r in group]
+            line = ax.plot(xs, [1000 * r["measured_median_s"] for r in group], "o-", label=codec)
+            ax.plot(xs, [1000 * r["predicted_s"] for r in group], "--", color=line[0].get_color())
+        ax.set_title(f"{bw} Mbit/s" if bw != "" else "unpaced")
+        ax.set_xlabel("split point k (-1 = raw input)")
+        ax.set_ylabel("end-to-end latency (ms)")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(title="codec (dashed: model)", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

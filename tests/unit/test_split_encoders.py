@@ -130,9 +130,10 @@ def test_vit_bad_input():
 
 def test_split_range_is_checked():
     vit = ViTEncoder(SMALL)
-    for split in (-2, SMALL.layers + 1):
+    for split in (-2, SMALL.layers + 1, "2", 1.5, True, None):
         with pytest.raises(GainnetError, match="split point"):
             vit.check_split(split)
+    assert vit.check_split(np.int64(2)) == 2
     with pytest.raises(GainnetError, match="layer range"):
         vit.run_layers(vit.stage_input(vit.raw_input(vit.random_images(1))), 3, 2)
 

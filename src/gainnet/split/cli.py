@@ -272,7 +272,8 @@ def sweep(
             with ServerConnection(address) as conn:
                 prof = profile_split(encoder, encoder.raw_input(inputs), conn, 5, slowdown)
             write_profile(prof, out_dir / "profile.json")
-            total = len(links) * (len(prof.splits()) * len(codec_names) - len(codec_names) + 1)
+            points = len(prof.splits()) * len(codec_names) - len(codec_names) + 1
+            total = len(links) * points * repeats
             with Progress(
                 TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
                 TimeElapsedColumn(), console=err,

@@ -33,10 +33,13 @@ def encode(hidden: np.ndarray, codec: str) -> dict[str, np.ndarray]:
         if hidden.size and np.abs(hidden).max() > FP16_MAX:
             raise GainnetError("activation exceeds the fp16 range; use fp32 or int8")
         return {"hidden": hidden.astype(np.float16)}
-    low = hidden.min(axis=-1, keepdims=True)
+    # float64 for the span: max - min of finite float32 values can overflow float32
+    low = hidden.min(axis=-1, keepdims=True).astype(np.float64)
     span = hidden.max(axis=-1, keepdims=True) - low
-    scale = np.where(span > 0, span / 255.0, 1.0).astype(np.float32)
-    q = np.clip(np.rint((hidden - low) / scale) - 128.0, -128, 127).astype(np.int8)
+    scale = (span / 255.0).astype(np.float32)
+    scale[scale == 0] = 1.0  # constant token, or a span too small for float32: decodes to low
+    q = np.rint((hidden - low) / scale.astype(np.float64)) - 128.0
+    q = np.clip(q, -128, 127).astype(np.int8)
     return {"hidden": q, "scale": scale[..., 0], "offset": low[..., 0].astype(np.float32)}
 
 
@@ -57,7 +60,8 @@ def decode(arrays: dict[str, np.ndarray], codec: str) -> np.ndarray:
             raise GainnetError(
                 f"int8 scale/offset must be {hidden.shape[:-1]}, got {scale.shape}/{offset.shape}"
             )
-        out = (hidden.astype(np.float32) + 128.0) * scale[..., None] + offset[..., None]
+        steps = hidden.astype(np.float64) + 128.0
+        out = (steps * scale[..., None] + offset[..., None]).astype(np.float32)
     if not np.isfinite(out).all():
         raise GainnetError("decoded activation contains NaN or inf")
     return out

@@ -41,7 +41,7 @@ class RemoteError(GainnetError):
 def parse_address(address: str) -> tuple[str, int]:
     """``"HOST:PORT"`` -> ``(host, port)`` with a clear error."""
     host, sep, port = address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
         raise GainnetError(f"server address must be HOST:PORT, got {address!r}")
     return host, int(port)
 

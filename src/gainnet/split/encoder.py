@@ -67,6 +67,8 @@ class SplitEncoder(ABC):
 
     # ------------------------------------------------------------------ whole pipelines
     def check_split(self, split: int) -> int:
+        if isinstance(split, bool) or not isinstance(split, int | np.integer):
+            raise GainnetError(f"split point must be an integer, got {split!r}")
         split = int(split)
         if split != RAW_SPLIT and not 0 <= split <= self.num_layers:
             raise GainnetError(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import socket
 import struct
 from collections.abc import Generator
@@ -79,7 +80,7 @@ def encode_frame(frame: Frame) -> bytes:
     meta = json.dumps(frame.meta, separators=(",", ":"), allow_nan=False).encode()
     descriptors, payloads = [], []
     for name, array in frame.arrays.items():
-        array = np.ascontiguousarray(array)
+        array = np.asarray(array, order="C")  # keeps 0-d arrays 0-d
         code = DTYPE_CODES.get(array.dtype.name)
         if code is None:
             raise ProtocolError("bad_dtype", f"array {name!r} has unsupported dtype {array.dtype}")
@@ -126,9 +127,7 @@ def frame_steps(limits: FrameLimits) -> Generator[int, bytes, Frame]:
     if total > limits.max_frame_bytes:
         raise ProtocolError("too_large", f"frame of {total} bytes > {limits.max_frame_bytes}")
     specs = _parse_descriptors((yield desc_len), n_arrays, limits)
-    expected = sum(
-        int(np.prod(shape, dtype=np.int64)) * dtype.itemsize for _, dtype, shape in specs
-    )
+    expected = sum(math.prod(shape) * dtype.itemsize for _, dtype, shape in specs)  # exact
     if expected != payload_len:
         raise ProtocolError(
             "size_mismatch", f"arrays need {expected} bytes, header says {payload_len}"
@@ -136,14 +135,14 @@ def frame_steps(limits: FrameLimits) -> Generator[int, bytes, Frame]:
     meta_raw = yield meta_len
     try:
         meta = json.loads(meta_raw.decode()) if meta_len else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ProtocolError("bad_meta", f"metadata is not JSON: {exc}") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # JSONDecodeError included
+        raise ProtocolError("bad_meta", f"metadata is not JSON: {type(exc).__name__}") from None
     if not isinstance(meta, dict):
         raise ProtocolError("bad_meta", "metadata must be a JSON object")
     payload = yield payload_len
     arrays, offset = {}, 0
     for name, dtype, shape in specs:
-        count = int(np.prod(shape, dtype=np.int64))
+        count = math.prod(shape)
         arrays[name] = np.frombuffer(payload, dtype=dtype, count=count, offset=offset).reshape(
             shape
         )

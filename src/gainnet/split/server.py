@@ -121,9 +121,12 @@ class EdgeServer:
         while True:
             try:
                 frame = await read_frame(reader, cfg.limits, cfg.read_timeout_s, cfg.idle_timeout_s)
-            except ProtocolError as exc:
+            except (ConnectionError, OSError):
+                raise
+            except Exception as exc:  # ProtocolError, or anything a hostile frame provokes
                 self.stats.malformed += 1
-                await self._send(writer, error_frame(0, exc.code, str(exc)), Link())
+                code = exc.code if isinstance(exc, ProtocolError) else "malformed"
+                await self._send(writer, error_frame(0, code, str(exc)), Link())
                 return
             if frame is None:
                 return

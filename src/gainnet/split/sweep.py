@@ -55,18 +55,24 @@ def run_sweep(
         with ServerConnection(address, link=paced) as conn:
             device = SplitDevice(encoder, conn, slowdown=slowdown)
             device.infer(inputs, encoder.num_layers, "fp32")  # warm the connection and caches
-            for codec in codec_names:
-                for split in splits:
-                    if split == RAW_SPLIT and codec != codec_names[0]:
-                        continue  # the raw input is the same whatever the codec
+            points = [
+                (codec, split)
+                for codec in codec_names
+                for split in splits
+                if split != RAW_SPLIT or codec == codec_names[0]  # raw: the same for any codec
+            ]
+            results: dict[tuple, list] = {point: [] for point in points}
+            for _ in range(repeats):  # interleaved, so a drift in machine speed hits every point
+                for codec, split in points:
                     wire_codec = "fp32" if split == RAW_SPLIT else codec
-                    results = [device.infer(inputs, split, wire_codec) for _ in range(repeats)]
-                    row = _row(
-                        encoder, results, profile, link, slowdown, reference, targets, labels
-                    )
-                    rows.append(row | {"shaping": shaping})
+                    results[codec, split].append(device.infer(inputs, split, wire_codec))
                     if progress:
                         progress()
+            for point in points:
+                row = _row(
+                    encoder, results[point], profile, link, slowdown, reference, targets, labels
+                )
+                rows.append(row | {"shaping": shaping})
     return rows
 
 

@@ -269,21 +269,22 @@ def sweep(
         with _server(server, model, kernel) as (address, shaper):
             if shaper:
                 shaper(Link())
-            with ServerConnection(address) as conn:
-                prof = profile_split(encoder, encoder.raw_input(inputs), conn, 5, slowdown)
-            write_profile(prof, out_dir / "profile.json")
-            points = len(prof.splits()) * len(codec_names) - len(codec_names) + 1
-            total = len(links) * points * repeats
-            with Progress(
-                TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
-                TimeElapsedColumn(), console=err,
-            ) as bar:  # fmt: skip
-                task = bar.add_task("sweep", total=total)
-                rows = run_sweep(
-                    address, encoder, inputs, prof, links, codec_names,
-                    repeats=repeats, slowdown=slowdown, targets=targets, labels=labels,
-                    progress=lambda: bar.advance(task), shaper=shaper,
-                )  # fmt: skip
+            raw = encoder.raw_input(inputs)
+            with ServerConnection(address) as conn:  # unpaced: profiling only
+                prof = profile_split(encoder, raw, conn, 5, slowdown)
+                write_profile(prof, out_dir / "profile.json")
+                points = len(prof.splits()) * len(codec_names) - len(codec_names) + 1
+                with Progress(
+                    TextColumn("[bold]sweep"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err,
+                ) as bar:  # fmt: skip
+                    task = bar.add_task("sweep", total=len(links) * points * repeats)
+                    rows = run_sweep(
+                        address, encoder, inputs, prof, links, codec_names,
+                        repeats=repeats, slowdown=slowdown, targets=targets, labels=labels,
+                        progress=lambda: bar.advance(task), shaper=shaper,
+                        reprofile=lambda: profile_split(encoder, raw, conn, 2, slowdown),
+                    )  # fmt: skip
     except GainnetError as exc:
         _fail(exc)
     write_csv(rows, out_dir / "sweep.csv")

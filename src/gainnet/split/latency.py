@@ -52,6 +52,17 @@ class SplitProfile:
         except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
             raise GainnetError(f"cannot read split profile {path}: {exc}") from None
 
+    @classmethod
+    def median(cls, profiles: list[SplitProfile]) -> SplitProfile:
+        """Stage times as the median over ``profiles`` (sizes from the first)."""
+        if not profiles:
+            raise GainnetError("median of no profiles")
+        data = dict(profiles[0].data)
+        for side in ("device", "server"):
+            data[side] = _median_tree([p.data[side] for p in profiles])
+        data["profiles_merged"] = len(profiles)
+        return cls(data)
+
     @property
     def num_layers(self) -> int:
         return int(self.data["num_layers"])
@@ -110,3 +121,13 @@ class SplitProfile:
         total = ((cost - cost.mean()) ** 2).sum()
         r2 = 1.0 - float((resid**2).sum() / total) if total > 0 else 1.0
         return {"a_s_per_layer": float(a), "b_s": float(b), "r2": r2}
+
+
+def _median_tree(items: list):
+    """Element-wise median over equally shaped trees of dicts, lists and numbers."""
+    first = items[0]
+    if isinstance(first, dict):
+        return {key: _median_tree([item[key] for item in items]) for key in first}
+    if isinstance(first, list):
+        return [_median_tree([item[i] for item in items]) for i in range(len(first))]
+    return float(np.median(items))

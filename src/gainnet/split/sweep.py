@@ -21,7 +21,7 @@ from gainnet.split.link import Link
 COLUMNS = (
     "model", "split", "codec", "bandwidth_mbps", "rtt_ms", "device_slowdown", "requests",
     "measured_median_s", "measured_p95_s", "predicted_s", "error_pct", "device_s", "server_s",
-    "network_s", "uplink_bytes", "min_cosine", "accuracy", "shaping",
+    "network_s", "uplink_bytes", "min_cosine", "accuracy", "shaping", "predicted_first_s",
 )  # fmt: skip
 
 
@@ -39,12 +39,18 @@ def run_sweep(
     labels: tuple[str, ...] | None = None,
     progress: Callable[[], None] | None = None,
     shaper: Callable[[Link], Link] | None = None,
+    reprofile: Callable[[], SplitProfile] | None = None,
 ) -> list[dict]:
     """Measure every combination; returns one row per (link, codec, split), see ``COLUMNS``.
 
     ``shaper(link)``, when given, makes the kernel shape the link and returns what the
     transport must still emulate (see :mod:`gainnet.split.netns`); by default the transport
     paces everything.
+
+    ``reprofile()``, when given, re-measures the profile once per round of requests, and each
+    link's predictions use the median of its rounds' profiles: on a shared machine whose speed
+    drifts over minutes, this compares the model with the requests measured beside it. Rows
+    always also carry ``predicted_first_s``, the prediction from ``profile`` alone.
     """
     reference = encoder.embed(inputs).numpy()
     splits = profile.splits() if splits is None else splits
@@ -62,17 +68,29 @@ def run_sweep(
                 if split != RAW_SPLIT or codec == codec_names[0]  # raw: the same for any codec
             ]
             results: dict[tuple, list] = {point: [] for point in points}
+            round_profiles = []
             for _ in range(repeats):  # interleaved, so a drift in machine speed hits every point
+                if reprofile is not None:
+                    round_profiles.append(reprofile())
                 for codec, split in points:
                     wire_codec = "fp32" if split == RAW_SPLIT else codec
                     results[codec, split].append(device.infer(inputs, split, wire_codec))
                     if progress:
                         progress()
-            for point in points:
+            merged = SplitProfile.median(round_profiles) if round_profiles else profile
+            for codec, split in points:
                 row = _row(
-                    encoder, results[point], profile, link, slowdown, reference, targets, labels
+                    encoder,
+                    results[codec, split],
+                    merged,
+                    link,
+                    slowdown,
+                    reference,
+                    targets,
+                    labels,
                 )
-                rows.append(row | {"shaping": shaping})
+                first = profile.predict(split, "fp32" if split == RAW_SPLIT else codec, link)
+                rows.append(row | {"shaping": shaping, "predicted_first_s": first["total_s"]})
     return rows
 
 

@@ -165,6 +165,25 @@ def speedup_at(rows: list[dict], rate: float) -> dict:
     }
 
 
+def machine_noise(passes: int = 150) -> dict:
+    """Spread of one fixed forward pass (MiniLM, batch 8) repeated: the floor on model accuracy."""
+    encoder = make_encoder("minilm")
+    inputs, _, _ = sample_inputs(encoder, 8)
+    seconds = []
+    for _ in range(passes):
+        start = time.perf_counter()
+        encoder.embed(inputs)
+        seconds.append(time.perf_counter() - start)
+    p05, p50, p95 = np.percentile(seconds, [5, 50, 95])
+    return {
+        "passes": passes,
+        "p05_s": p05,
+        "p50_s": p50,
+        "p95_s": p95,
+        "spread_pct": 100 * (p95 - p05) / p50,
+    }
+
+
 def concurrency(quick: bool) -> list[dict]:
     encoder = make_encoder("vit")
     rows = []
@@ -189,7 +208,7 @@ def main() -> None:
     parser.add_argument("--slowdown", type=float, default=1.0, help="emulated device slowdown")
     parser.add_argument("--quick", action="store_true", help="fewer texts and repeats")
     parser.add_argument(
-        "--parts", default="fidelity,latency,kernel,concurrency", help="which parts to run"
+        "--parts", default="noise,fidelity,latency,kernel,concurrency", help="parts to run"
     )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
@@ -205,6 +224,10 @@ def main() -> None:
         "device_slowdown": args.slowdown,
         "repeats": repeats,
     }
+    header = set(summary)
+    if "noise" in parts:
+        log("0. machine noise: one forward pass repeated")
+        summary["machine_noise"] = machine_noise()
     if "fidelity" in parts:
         log("A. codec fidelity (MiniLM, topic set)")
         summary["fidelity"] = fidelity(args.quick)
@@ -235,9 +258,14 @@ def main() -> None:
     if "concurrency" in parts:
         log("C. concurrency")
         summary["concurrency"] = concurrency(args.quick)
-    (HERE / "results" / f"split_inference{tag}.json").write_text(
-        json.dumps(summary, indent=2) + "\n"
+    # parts run separately accumulate in one file; each part records the commit it ran at
+    path = HERE / "results" / f"split_inference{tag}.json"
+    previous = json.loads(path.read_text()) if path.exists() else {}
+    ran = [key for key in summary if key not in header]
+    summary["commit_by_part"] = previous.get("commit_by_part", {}) | dict.fromkeys(
+        ran, summary["commit"]
     )
+    path.write_text(json.dumps(previous | summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
 
 

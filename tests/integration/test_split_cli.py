@@ -109,6 +109,7 @@ def test_sweep_with_a_kernel_shaped_link(tmp_path):
     rows = list(csv.DictReader((out / "sweep.csv").read_text().splitlines()))
     assert all("kernel" in r["shaping"] for r in rows)
     raw = next(r for r in rows if r["split"] == "raw")
-    # 602 kB of raw pixels at 20 Mbit/s need >= 240 ms: the kernel did shape the link
-    assert float(raw["network_s"]) >= 602_000 * 8 / 20e6
-    assert max(abs(float(r["error_pct"])) for r in rows) < 30
+    # 602 kB of raw pixels at 20 Mbit/s need >= 240 ms: the kernel did shape the link, and at
+    # that rate (not far below it); the model's accuracy is the benchmark's business
+    paced_s = int(raw["uplink_bytes"]) * 8 / 20e6 + 0.010
+    assert paced_s <= float(raw["network_s"]) <= 1.5 * paced_s

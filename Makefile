@@ -8,7 +8,7 @@ export OMP_NUM_THREADS := 1
 export MKL_NUM_THREADS := 1
 export OPENBLAS_NUM_THREADS := 1
 
-.PHONY: demo test test-fast lint benchmark clean
+.PHONY: demo test test-fast lint benchmark benchmark-split clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ test-fast: $(VENV)/.installed-dev $(VENV)/.installed-split
 
 benchmark: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/power_allocation_learning.py --seconds 120
+
+benchmark-split: $(VENV)/.installed-dev $(VENV)/.installed-split
+	$(BIN)/python benchmarks/split_inference.py --repeats 7
+	$(BIN)/python benchmarks/split_inference.py --repeats 7 --slowdown 4 --parts latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

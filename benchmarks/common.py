@@ -25,6 +25,8 @@ def commit() -> str:
 
 
 def machine() -> str:
-    return (
-        f"{platform.machine()}, {platform.processor() or 'cpu'}, python {platform.python_version()}"
-    )
+    """CPU, core count and Python version of this machine."""
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, python {platform.python_version()}"

@@ -194,8 +194,14 @@ def test_differentiable_maths_matches_the_numpy_maths(scenario, state):
         pytest.skip(f"{scenario.name} has no differentiable decode")
     decision = scenario.decode(state, action.astype(np.float64))
     np.testing.assert_allclose(decision_t.detach().numpy(), decision, rtol=1e-5, atol=1e-6)
-    utility_t = scenario.utility_torch(obs, decision_t)
+    try:
+        utility_t = scenario.utility_torch(obs, decision_t)
+    except NotImplementedError:  # a differentiable decode alone serves critic gradients
+        decision_t.sum().backward()
+        return
+    utility = scenario.utility(state, decision)
+    # torch works from float32 observations: relative 1e-5, or absolute near zero
     np.testing.assert_allclose(
-        utility_t.detach().numpy(), scenario.utility(state, decision), rtol=1e-5
+        utility_t.detach().numpy(), utility, rtol=1e-5, atol=1e-6 * np.abs(utility).max()
     )
     utility_t.sum().backward()  # and it is differentiable

@@ -60,6 +60,9 @@ class Scenario(ABC):
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     #: what the utility measures, with its unit, for tables and plots
     utility_label: ClassVar[str] = "utility"
+    #: whether a decision maker may evaluate the utility of a candidate decision (False where
+    #: the utility depends on what it cannot observe); best-of-N sampling needs it
+    utility_observable: ClassVar[bool] = True
 
     def __init__(self, params: Any) -> None:
         self.params = params
@@ -74,6 +77,12 @@ class Scenario(ABC):
     @abstractmethod
     def action_dim(self) -> int:
         """Length of one action vector (what :meth:`decode` takes)."""
+
+    @property
+    def decision_dim(self) -> int:
+        """Length of one flattened decision (what :meth:`decode` returns); by default the
+        action's length."""
+        return self.action_dim
 
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)``, each ``[observation_dim]`` float32: the range of :meth:`observe`.

@@ -1,3 +1,7 @@
 """Experts: exact or best-known solvers that see the full state."""
 
-from gainnet.experts import water_filling  # noqa: F401
+from gainnet.experts import (
+    contract_optimum,  # noqa: F401
+    stackelberg_equilibrium,  # noqa: F401
+    water_filling,  # noqa: F401
+)

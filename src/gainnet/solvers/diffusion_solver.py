@@ -57,7 +57,15 @@ class DiffusionSolver(Solver):
             self._noise_block = np.concatenate([self._noise_block, chunk.astype(np.float32)])
         return self._noise_block[:n]
 
-    def act(self, observation: np.ndarray) -> np.ndarray:
+    def _candidate_noise(self, n: int, extra: int) -> np.ndarray:
+        """Initial noise of candidates ``1..extra`` of rows ``0..n-1``, ``[extra, n, action_dim]``:
+        row ``i`` always gets the same candidates, whatever the batch (a seeded stream per row
+        block)."""
+        stream = rng_for(self.seed, f"candidates-{extra}")
+        block = stream.standard_normal((n, extra, self.scenario.action_dim)).astype(np.float32)
+        return block.transpose(1, 0, 2)
+
+    def act(self, observation: np.ndarray, noise: np.ndarray | None = None) -> np.ndarray:
         """Raw actions ``[n, action_dim]`` for observations ``[n, observation_dim]``.
 
         Small batches run on the NumPy export (no per-operator dispatch cost); large ones on
@@ -65,7 +73,7 @@ class DiffusionSolver(Solver):
         own that collapse on a busy 2-core machine). Both compute the same chain.
         """
         observation = np.asarray(observation, dtype=np.float32)
-        noise = self._noise(observation.shape[0])
+        noise = self._noise(observation.shape[0]) if noise is None else noise
         if observation.shape[0] > NUMPY_MAX_BATCH:
             with torch.inference_mode():
                 return self.policy.sample(
@@ -80,7 +88,28 @@ class DiffusionSolver(Solver):
         return sampler.sample(observation, noise)
 
     def decide(self, state: StateBatch) -> np.ndarray:
-        return self.scenario.decode(state, self.act(self.scenario.observe(state)))
+        """Decisions ``[n, ...]``. With ``num_samples = k > 1``: best of ``k`` sampled
+        candidates per instance, scored by the scenario's utility in one batched call
+        (candidate 0 is the ``k = 1`` decision, so best-of-k is never worse on the same noise).
+        """
+        observation = self.scenario.observe(state)
+        k = int(getattr(self.config, "num_samples", 1))
+        if k <= 1:
+            return self.scenario.decode(state, self.act(observation))
+        if not getattr(self.scenario, "utility_observable", True):
+            raise GainnetError(
+                f"best-of-{k} needs the utility of a candidate, which {self.scenario.name} does "
+                "not reveal to the decision maker here (incomplete information): use num_samples=1"
+            )
+        n = len(observation)
+        noise = np.concatenate([self._noise(n)[None], self._candidate_noise(n, k - 1)])
+        tiled = np.tile(np.arange(n), k)
+        actions = self.act(np.tile(observation, (k, 1)), noise.reshape(k * n, -1))
+        many = state.take(tiled)
+        decisions = self.scenario.decode(many, actions)
+        utility = self.scenario.utility(many, decisions).reshape(k, n)
+        best = np.argmax(utility, axis=0)  # ties: the first, i.e. candidate 0
+        return decisions.reshape(k, n, *decisions.shape[1:])[best, np.arange(n)]
 
     def weights(self) -> dict[str, torch.Tensor]:
         return dict(self.policy.state_dict())

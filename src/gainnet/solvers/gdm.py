@@ -42,6 +42,8 @@ class GDMConfig:
         Adam's initial step size; it decays with a cosine over the budget's progress.
     final_lr_fraction : float
         The learning rate at the end of the budget, as a fraction of the initial one.
+    num_samples : int
+        Candidates per decision; above 1 the best by the scenario's utility is kept.
     """
 
     hidden: int = 128
@@ -52,6 +54,7 @@ class GDMConfig:
     batch_size: int = 256
     learning_rate: float = 2e-3
     final_lr_fraction: float = 0.02
+    num_samples: int = 1
 
 
 def cosine_lr(initial: float, final_fraction: float, progress: float) -> float:

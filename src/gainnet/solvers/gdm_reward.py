@@ -40,6 +40,8 @@ class GDMRewardConfig:
     ----------
     hidden, layers, num_train_timesteps, num_inference_steps : int
         The diffusion policy, as in ``gdm``.
+    num_samples : int
+        Candidates per decision; above 1 the best by the scenario's utility is kept.
     gradient : str
         ``"critic"``: learn ``Q(observation, decision)`` from observed utilities and follow its
         gradient (works for any black-box utility); ``"utility"``: follow the scenario's own
@@ -65,6 +67,7 @@ class GDMRewardConfig:
     num_train_timesteps: int = 100
     num_inference_steps: int = 3
     gradient: str = "critic"
+    num_samples: int = 1
     batch_size: int = 256
     actor_lr: float = 1e-3
     critic_lr: float = 1e-3
@@ -130,7 +133,7 @@ class GDMReward(DiffusionSolver):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int_seed_for(seed, "critic") % (2**31))
             self.critic = Critic(
-                scenario.observation_dim, scenario.action_dim, self.config.critic_hidden
+                scenario.observation_dim, scenario.decision_dim, self.config.critic_hidden
             )
 
     def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
@@ -140,7 +143,7 @@ class GDMReward(DiffusionSolver):
         generator = torch.Generator().manual_seed(int_seed_for(self.seed, "train"))
         if cfg.gradient == "utility":
             scenario.utility_torch(
-                torch.ones(1, scenario.observation_dim), torch.ones(1, scenario.action_dim)
+                torch.ones(1, scenario.observation_dim), torch.ones(1, scenario.decision_dim)
             )
 
         first = scenario.sample(max(cfg.batch_size, 1024), rng)
@@ -148,7 +151,7 @@ class GDMReward(DiffusionSolver):
             policy.set_normaliser(torch.from_numpy(scenario.observe(first)))
         replay = Replay(
             cfg.replay_size,
-            {"obs": scenario.observation_dim, "decision": scenario.action_dim, "utility": 1},
+            {"obs": scenario.observation_dim, "decision": scenario.decision_dim, "utility": 1},
         )
         # utilities of random and equal-share actions set the critic's output scale
         probe = scenario.decode(first, rng.uniform(-1, 1, (len(first), scenario.action_dim)))

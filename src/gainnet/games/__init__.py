@@ -1,0 +1,1 @@
+"""Game-theoretic maths as pure, batched functions (no solver, no scenario state)."""

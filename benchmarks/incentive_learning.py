@@ -26,7 +26,7 @@ import torch
 import gainnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine  # noqa: E402
+from common import commit, machine
 
 HERE = Path(__file__).resolve().parent
 

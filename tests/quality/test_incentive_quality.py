@@ -1,7 +1,7 @@
 """Incentive mechanisms: learned solvers after a FIXED number of training steps (never time).
 
-Measured with the same settings (1 torch thread): on ``contract`` ``gdm`` reaches 0.9926 of the
-exact provider utility after 6,000 steps; on ``stackelberg-split`` with complete information it
+Measured by ``benchmarks/incentive_learning.py``: on ``contract`` ``gdm`` reaches 0.9934 of the
+exact provider utility after 9,000 steps; on ``stackelberg-split`` with complete information it
 plateaus at about 0.967 of the exact equilibrium (the issue's 0.995 is not met; see
 docs/incentives.md), so that test is a regression floor, not the target.
 """

@@ -365,32 +365,37 @@ def cycle(
 
 @app.command()
 def reproduce(
-    case: Annotated[str, typer.Argument(help="case study: aigx")],
+    case: Annotated[str, typer.Argument(help="case study: aigx or edge-incentive")],
     quick: Annotated[bool, typer.Option(help="small sizes (under 3 minutes)")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
     seed: Annotated[int, typer.Option(help="experiment seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print results.json")] = False,
     threads: ThreadsOption = 1,
 ) -> None:
-    """Reproduce a seed paper's case study: report.md, results.json, CSVs and a figure."""
+    """Reproduce a seed paper's case study: report.md, results.json, CSVs and figures."""
     from gainnet.errors import UnknownNameError
 
-    if case != "aigx":
-        _fail(UnknownNameError("case study", case, ["aigx"]))
-    from gainnet.reproduce.aigx import run_aigx
+    cases = {"aigx": "gainnet.reproduce.aigx:run_aigx",
+             "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive"}  # fmt: skip
+    if case not in cases:
+        _fail(UnknownNameError("case study", case, list(cases)))
+    import importlib
+
+    module, _, function = cases[case].partition(":")
+    run = getattr(importlib.import_module(module), function)
 
     _set_threads(threads)
-    out_dir = out_dir or Path("runs") / ("aigx-quick" if quick else "aigx")
+    out_dir = out_dir or Path("runs") / (f"{case}-quick" if quick else case)
     with Progress(
-        TextColumn("[bold]aigx"),
+        TextColumn(f"[bold]{case}"),
         BarColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
         console=err,
         disable=as_json,
     ) as progress:
-        task = progress.add_task("aigx", total=1.0, status="")
-        results = run_aigx(
+        task = progress.add_task(case, total=1.0, status="")
+        results = run(
             out_dir,
             quick=quick,
             seed=seed,

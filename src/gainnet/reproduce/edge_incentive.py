@@ -111,6 +111,10 @@ def _summarise(rows: list[dict], sizes: dict, seed: int) -> dict:
                     np.mean([r["server_utility"] for r in mine if r["interactions"] >= half])
                 )
             entry[name] = {
+                "interactions_to_stay_above_0.9": [
+                    _settle(([r for r in runs if r["seed"] == s]), 0.9, 0.85)
+                    for s in summary["seeds"]
+                ],
                 "final_utility_mean": float(np.mean([r["server_utility"] for r in finals])),
                 "final_utility_std": float(np.std([r["server_utility"] for r in finals])),
                 "final_ratio_mean": float(np.mean([r["ratio"] for r in finals])),
@@ -122,6 +126,15 @@ def _summarise(rows: list[dict], sizes: dict, seed: int) -> dict:
         )
         summary["settings"][setting] = entry
     return summary
+
+
+def _settle(curve: list[dict], level: float, floor: float) -> int | None:
+    """First interaction count where the ratio reaches ``level`` and never again drops below
+    ``floor``; ``None`` if it never does."""
+    for i, row in enumerate(curve):
+        if row["ratio"] >= level and all(r["ratio"] >= floor for r in curve[i:]):
+            return int(row["interactions"])
+    return None
 
 
 def _write(out: Path, rows: list[dict], results: dict) -> None:

@@ -29,10 +29,11 @@ $(VENV)/.installed-split: $(VENV)/.installed
 	$(PIP) -e '.[split]'
 	touch $@
 
-demo: $(VENV)/.installed
+demo: $(VENV)/.installed $(VENV)/.installed-split
 	$(BIN)/gainnet reproduce aigx --quick --out runs/aigx-quick
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
 		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 10
+	$(BIN)/python examples/split_inference.py --quick
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
 lint: $(VENV)/.installed-dev $(VENV)/.installed-split

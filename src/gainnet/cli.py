@@ -370,10 +370,14 @@ def reproduce(
     out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
     seed: Annotated[int, typer.Option(help="experiment seed")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="print results.json")] = False,
+    feedback: Annotated[
+        str | None,
+        typer.Option(help="edge-incentive: 'utility' (default) or 'improvement' (seed's reward)"),
+    ] = None,
     threads: ThreadsOption = 1,
 ) -> None:
     """Reproduce a seed paper's case study: report.md, results.json, CSVs and figures."""
-    from gainnet.errors import UnknownNameError
+    from gainnet.errors import GainnetError, UnknownNameError
 
     cases = {"aigx": "gainnet.reproduce.aigx:run_aigx",
              "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive"}  # fmt: skip
@@ -383,9 +387,17 @@ def reproduce(
 
     module, _, function = cases[case].partition(":")
     run = getattr(importlib.import_module(module), function)
+    extra = {}
+    if feedback is not None:
+        if case != "edge-incentive":
+            _fail(GainnetError("--feedback applies to edge-incentive only"))
+        if feedback not in ("utility", "improvement"):
+            _fail(GainnetError(f"--feedback must be 'utility' or 'improvement', got {feedback!r}"))
+        extra["feedback"] = feedback
 
     _set_threads(threads)
-    out_dir = out_dir or Path("runs") / (f"{case}-quick" if quick else case)
+    suffix = "-improvement" if feedback == "improvement" else ""
+    out_dir = out_dir or Path("runs") / (f"{case}{suffix}-quick" if quick else f"{case}{suffix}")
     with Progress(
         TextColumn(f"[bold]{case}"),
         BarColumn(),
@@ -402,6 +414,7 @@ def reproduce(
             progress=lambda status, fraction: progress.update(
                 task, completed=fraction, status=status
             ),
+            **extra,
         )
     if as_json:
         print(json.dumps(results, indent=2))

@@ -6,7 +6,9 @@ training. gainnet adds what the seed does not report: the ratio to the exact Sta
 equilibrium (``equilibrium`` expert) on the same held-out populations, in both information
 settings. Every solver gets the same interaction budget (one interaction = one price set for
 one population and the utility it earned); ``gdm-reward`` learns from the utility alone, like
-PPO. The seed's binary reward ("1 if the utility rose") is not implemented yet.
+PPO. ``feedback="improvement"`` trains both on the seed's binary reward instead (1 if the
+utility rose over the previous interaction, else 0; ``gainnet.core.feedback``); evaluation is
+always on the true server utility.
 
 ``run_edge_incentive`` writes ``results.json``, ``curves.csv``, ``fig4.png``, ``fig5.png`` and
 ``report.md`` into its output folder.
@@ -21,8 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gainnet.core.feedback import ImprovementFeedback
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget
+from gainnet.errors import GainnetError
 from gainnet.registry import make_scenario, make_solver
 
 SOLVERS = {"gdm-reward": {"batch_size": 32, "warmup_steps": 50}, "ppo": {}, "random": {}}
@@ -40,8 +44,15 @@ def run_edge_incentive(
     quick: bool = False,
     seed: int = 0,
     progress: Callable[[str, float], None] | None = None,
+    feedback: str = "utility",
 ) -> dict:
-    """Run the case study; returns the ``results.json`` dict. ``progress(status, fraction)``."""
+    """Run the case study; returns the ``results.json`` dict. ``progress(status, fraction)``.
+
+    ``feedback``: ``"utility"`` (the realised server utility) or ``"improvement"`` (the seed's
+    binary reward).
+    """
+    if feedback not in ("utility", "improvement"):
+        raise GainnetError(f"feedback must be 'utility' or 'improvement', got {feedback!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     sizes = _sizes(quick)
@@ -50,18 +61,19 @@ def run_edge_incentive(
     jobs = [(s, name, k) for s in SETTINGS for name in SOLVERS for k in sizes["seeds"]]
     for index, (setting, name, k) in enumerate(jobs):
         tell(f"{setting}: {name}, seed {seed + k}", index / len(jobs))
-        rows += _learning_curve(setting, name, seed + k, sizes)
-    results = _summarise(rows, sizes, seed)
+        rows += _learning_curve(setting, name, seed + k, sizes, feedback)
+    results = _summarise(rows, sizes, seed) | {"feedback": feedback}
     _write(out, rows, results)
     tell("done", 1.0)
     return results
 
 
-def _learning_curve(setting: str, name: str, seed: int, sizes: dict) -> list[dict]:
+def _learning_curve(setting: str, name: str, seed: int, sizes: dict, feedback: str) -> list[dict]:
     scenario = make_scenario("stackelberg-split", preset="seed002", information=setting)
     state = scenario.sample(sizes["eval_states"], rng_for(seed, "eval"))
     optimum = float(scenario.utility(state, scenario.default_expert().solve(state)).mean())
-    solver = make_solver(name, scenario, seed=seed, **SOLVERS[name])
+    trained_on = ImprovementFeedback(scenario) if feedback == "improvement" else scenario
+    solver = make_solver(name, trained_on, seed=seed, **SOLVERS[name])
     per_step = int(getattr(solver.config, "batch_size", 1)) if name == "gdm-reward" else 1
     rows: list[dict] = []
 
@@ -220,6 +232,7 @@ def _report(results: dict) -> str:
     lines = [
         "# Edge incentive (seed 002): learning the per-layer price",
         "",
+        f"Feedback: {results['feedback']}. "
         f"{results['interactions']:,} interactions per solver, seeds {results['seeds']}, "
         f"{results['eval_states']} held-out populations; ratios are to the exact Stackelberg "
         "equilibrium with complete information on the same populations.",

@@ -17,6 +17,7 @@ Writes CSVs and ``split_inference.json`` under ``benchmarks/results``, a figure 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -93,26 +94,20 @@ def latency(model: str, batch: int, links: list[Link], repeats: int, slowdown: f
     encoder = make_encoder(model)
     inputs, targets, labels = sample_inputs(encoder, batch)
     raw = encoder.raw_input(inputs)
-    if kernel:
-        context = kernel_link()
-        kl = context.__enter__()
-        server = spawned_server(models=(model,), prefix=kl.prefix, host=kl.server_ip)
-        kl.shape(Link())
-        shaper = kl.shape
-    else:
-        context, server, shaper = None, spawned_server(models=(model,)), None
-    try:
-        with server as address:
-            with ServerConnection(address) as conn:
-                profile = profile_split(encoder, raw, conn, repeats=7, slowdown=slowdown)
-                rows = run_sweep(
-                    address, encoder, inputs, profile, links, CODECS, repeats=repeats,
-                    slowdown=slowdown, targets=targets, labels=labels, shaper=shaper,
-                    reprofile=lambda: profile_split(encoder, raw, conn, 3, slowdown),
-                )  # fmt: skip
-    finally:
-        if context is not None:
-            context.__exit__(None, None, None)
+    with contextlib.ExitStack() as stack:
+        shaper, where = None, {}
+        if kernel:
+            kl = stack.enter_context(kernel_link())
+            kl.shape(Link())  # unshaped while profiling
+            shaper, where = kl.shape, {"prefix": kl.prefix, "host": kl.server_ip}
+        address = stack.enter_context(spawned_server(models=(model,), **where))
+        conn = stack.enter_context(ServerConnection(address))
+        profile = profile_split(encoder, raw, conn, repeats=7, slowdown=slowdown)
+        rows = run_sweep(
+            address, encoder, inputs, profile, links, CODECS, repeats=repeats,
+            slowdown=slowdown, targets=targets, labels=labels, shaper=shaper,
+            reprofile=lambda: profile_split(encoder, raw, conn, 3, slowdown),
+        )  # fmt: skip
     return profile, rows
 
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import selectors
 import socket
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -32,63 +28,22 @@ from gainnet.split.protocol import (
     encode_frame,
     recv_frame,
 )
+from gainnet.split.spawn import spawned_server
 from gainnet.split.stages import request_arrays
 from gainnet.split.vit import ViTEncoder
 
-SERVER_CODE = (
-    "from gainnet.split.server import ServerConfig, run_server; "
-    "run_server(ServerConfig(models=('vit',), read_timeout_s=2.0), "
-    "ready=lambda s: print(s, flush=True))"
-)
 READ_TIMEOUT_S = 2.0
 HOST = "127.0.0.1"
 SOCKET_TIMEOUT_S = 5.0
 LIMITS = FrameLimits()
 
 
-def _wait_ready(proc: subprocess.Popen, timeout_s: float = 120.0) -> int:
-    deadline = time.monotonic() + timeout_s
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if sel.select(timeout=0.5):
-                line = proc.stdout.readline()
-                if line.startswith("READY "):
-                    return int(line.split()[1])
-                if not line:
-                    break
-            elif proc.poll() is not None:
-                break
-    raise RuntimeError("the edge server did not print READY")
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """Port of a live server process; its stderr goes to a file (a pipe could fill up)."""
-    log = tmp_path_factory.mktemp("split-server") / "stderr.txt"
-    env = os.environ | {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_CODE],
-            stdout=subprocess.PIPE, stderr=err, text=True, env=env,
-        )  # fmt: skip
-    try:
-        try:
-            port = _wait_ready(proc)
-        except RuntimeError:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"server did not start: {log.read_text()[-2000:]}")
+def server():
+    """Port of a live server process (ViT only); it must still be alive at the end."""
+    extra = ("--read-timeout-s", str(READ_TIMEOUT_S))
+    with spawned_server(models=("vit",), extra_args=extra, host=HOST) as (_, port):
         yield port
-        assert proc.poll() is None, f"server died: {log.read_text()[-2000:]}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
 
 
 @pytest.fixture(scope="module")

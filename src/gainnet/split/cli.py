@@ -249,6 +249,7 @@ def sweep(
 ) -> None:
     """All split points x codecs x link rates: CSV, PNG and a table, beside the latency model."""
     from gainnet.errors import GainnetError
+    from gainnet.split.codecs import check_codec
     from gainnet.split.device import ServerConnection
     from gainnet.split.link import Link
     from gainnet.split.models import make_encoder, sample_inputs
@@ -258,11 +259,7 @@ def sweep(
     _setup(threads)
     out_dir = out_dir or Path("runs") / f"split-sweep-{model}"
     try:
-        codec_names = _csv(codecs)
-        for name in codec_names:
-            from gainnet.split.codecs import check_codec
-
-            check_codec(name)
+        codec_names = [check_codec(name) for name in _csv(codecs)]
         links = [Link(rate, rtt_ms) for rate in _csv(rates, float)]
         encoder = make_encoder(model)
         inputs, targets, labels = sample_inputs(encoder, batch)

@@ -44,6 +44,12 @@ class SplitEncoder(ABC):
     name: str
     num_layers: int
     width: int
+    #: names of the arrays :meth:`raw_input` returns (what a raw-split request carries)
+    raw_names: tuple[str, ...]
+    #: whether activations travel with an attention mask ``[n, tokens]``
+    uses_mask: bool = False
+    #: the token count of every activation, where the architecture fixes it
+    fixed_tokens: int | None = None
 
     @abstractmethod
     def raw_input(self, inputs) -> dict[str, np.ndarray]:

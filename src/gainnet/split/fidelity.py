@@ -34,7 +34,7 @@ def codec_fidelity(
     kb = KnowledgeBase(encoder, topics.labels, topics.descriptions)
     batches = [texts[i : i + batch] for i in range(0, len(texts), batch)]
     reference = [encoder.embed(b) for b in batches]
-    unsplit_predicted = np.array([index_of for ref in reference for index_of in _argmax(kb, ref)])
+    unsplit_predicted = np.concatenate([kb.scores(ref).argmax(-1).numpy() for ref in reference])
     reference = [ref.numpy() for ref in reference]
     index = {name: i for i, name in enumerate(labels)}
     rows = []
@@ -65,7 +65,3 @@ def codec_fidelity(
                 if progress:
                     progress()
     return rows
-
-
-def _argmax(kb: KnowledgeBase, embedding) -> list[int]:
-    return kb.scores(embedding).argmax(-1).tolist()

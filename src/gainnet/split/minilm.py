@@ -54,6 +54,8 @@ class MiniLMEncoder(SplitEncoder):
     """
 
     name = "minilm"
+    raw_names = ("input_ids", "mask")
+    uses_mask = True
 
     def __init__(self, max_tokens: int = 64, directory: Path | None = None) -> None:
         try:

@@ -50,7 +50,6 @@ class KernelLink:
     peer_dev: str
     host_ip: str
     server_ip: str
-    shaping: str = "none"
     _has_qdisc: set = field(default_factory=set)
 
     @property
@@ -58,29 +57,28 @@ class KernelLink:
         """Command prefix that runs a program inside the server's namespace."""
         return ["ip", "netns", "exec", self.namespace]
 
-    def shape(self, link: Link) -> Link:
-        """Shape both directions for ``link``; returns what the transport must still emulate."""
+    def shape(self, link: Link) -> tuple[Link, str]:
+        """Shape both directions for ``link``; returns what the transport must still emulate
+        and a description of who shapes what."""
         if link.bandwidth_mbps is None and link.rtt_ms == 0:
             for where in list(self._has_qdisc):
                 self._tc(where, "del", [])
-            self.shaping = "none"
-            return Link()
+            return Link(), "none"
         rate = f"{link.bandwidth_mbps}mbit" if link.bandwidth_mbps is not None else None
         netem = ["netem", "delay", f"{link.rtt_ms / 2}ms", "limit", "100000"]
         if rate:
             netem += ["rate", rate]
         if all(self._tc(where, "replace", netem, check=False) for where in ("host", "peer")):
-            self.shaping = "kernel netem (rate and delay)"
-            return Link()
+            return Link(), "kernel netem (rate and delay)"
         if rate is None:
-            self.shaping = "transport delay (no netem in this kernel)"
-            return Link(None, link.rtt_ms)
+            return Link(None, link.rtt_ms), "transport delay (no netem in this kernel)"
         burst = max(16_000, int(link.bandwidth_mbps * 1e6 / 8 * 0.002))
         tbf = ["tbf", "rate", rate, "burst", str(burst), "latency", "5s"]
         for where in ("host", "peer"):
             self._tc(where, "replace", tbf)
-        self.shaping = "kernel tbf (rate); transport delay (no netem in this kernel)"
-        return Link(None, link.rtt_ms)
+        return Link(
+            None, link.rtt_ms
+        ), "kernel tbf (rate); transport delay (no netem in this kernel)"
 
     def _tc(self, where: str, verb: str, qdisc: list[str], check: bool = True) -> bool:
         prefix = [] if where == "host" else ["ip", "netns", "exec", self.namespace]

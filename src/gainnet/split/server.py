@@ -205,29 +205,28 @@ class EdgeServer:
 
 
 def _exact_arrays(arrays: dict[str, np.ndarray], encoder: SplitEncoder) -> dict[str, np.ndarray]:
-    expected = {"minilm": ("input_ids", "mask"), "vit": ("images",)}.get(encoder.name, ())
-    missing = [k for k in expected if k not in arrays]
+    missing = [k for k in encoder.raw_names if k not in arrays]
     if missing:
         raise GainnetError(
-            f"raw input for {encoder.name} needs arrays {expected}; missing {missing}"
+            f"raw input for {encoder.name} needs arrays {encoder.raw_names}; missing {missing}"
         )
-    return {k: arrays[k] for k in expected}
+    return {k: arrays[k] for k in encoder.raw_names}
 
 
 def _activation(arrays: dict[str, np.ndarray], encoder: SplitEncoder, codec: str) -> Activation:
     hidden = codecs.decode(arrays, codec)
     if hidden.ndim != 3 or hidden.shape[-1] != encoder.width:
         raise GainnetError(f"activation must be [n, tokens, {encoder.width}], got {hidden.shape}")
-    tokens = getattr(getattr(encoder, "shape", None), "tokens", None)
+    tokens = encoder.fixed_tokens
     if tokens is not None and hidden.shape[1] != tokens:
         raise GainnetError(
             f"{encoder.name} activations have {tokens} tokens, got {hidden.shape[1]}"
         )
     mask = None
-    if encoder.name == "minilm":
+    if encoder.uses_mask:
         raw_mask = arrays.get("mask")
         if raw_mask is None or raw_mask.dtype != np.uint8 or raw_mask.shape != hidden.shape[:2]:
-            raise GainnetError(f"minilm needs a uint8 'mask' of shape {hidden.shape[:2]}")
+            raise GainnetError(f"{encoder.name} needs a uint8 'mask' of shape {hidden.shape[:2]}")
         if raw_mask.size and raw_mask.max() > 1:
             raise GainnetError("mask values must be 0 or 1")
         mask = torch.tensor(raw_mask)

@@ -7,6 +7,7 @@ import time
 import numpy as np
 import torch
 
+from gainnet.errors import GainnetError
 from gainnet.split import codecs
 from gainnet.split.encoder import RAW_SPLIT, SplitEncoder
 from gainnet.split.protocol import Frame, MessageType, encode_frame
@@ -20,6 +21,8 @@ def time_stages(encoder: SplitEncoder, raw: dict[str, np.ndarray], repeats: int 
     "decode_s": {codec: float}, "encode_s": {codec: float}}`` (codec times are for the
     activation's shape).
     """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise GainnetError(f"repeats must be a positive integer, got {repeats!r}")
     samples: dict[str, list[float]] = {}
 
     def timed(key: str, fn, *args):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from gainnet.errors import GainnetError
 from gainnet.split.device import ServerConnection, SplitDevice
 from gainnet.split.encoder import RAW_SPLIT, SplitEncoder, split_label
 from gainnet.split.latency import SplitProfile
@@ -38,26 +39,27 @@ def run_sweep(
     targets: np.ndarray | None = None,
     labels: tuple[str, ...] | None = None,
     progress: Callable[[], None] | None = None,
-    shaper: Callable[[Link], Link] | None = None,
+    shaper: Callable[[Link], tuple[Link, str]] | None = None,
     reprofile: Callable[[], SplitProfile] | None = None,
 ) -> list[dict]:
     """Measure every combination; returns one row per (link, codec, split), see ``COLUMNS``.
 
     ``shaper(link)``, when given, makes the kernel shape the link and returns what the
-    transport must still emulate (see :mod:`gainnet.split.netns`); by default the transport
-    paces everything.
+    transport must still emulate and who shapes what (see :mod:`gainnet.split.netns`); by
+    default the transport paces everything.
 
     ``reprofile()``, when given, re-measures the profile once per round of requests, and each
     link's predictions use the median of its rounds' profiles: on a shared machine whose speed
     drifts over minutes, this compares the model with the requests measured beside it. Rows
     always also carry ``predicted_first_s``, the prediction from ``profile`` alone.
     """
+    if not isinstance(repeats, int) or repeats < 1:
+        raise GainnetError(f"repeats must be a positive integer, got {repeats!r}")
     reference = encoder.embed(inputs).numpy()
     splits = profile.splits() if splits is None else splits
     rows = []
     for link in links:
-        paced = shaper(link) if shaper else link
-        shaping = getattr(getattr(shaper, "__self__", None), "shaping", "transport pacing")
+        paced, shaping = shaper(link) if shaper else (link, "transport pacing")
         with ServerConnection(address, link=paced) as conn:
             device = SplitDevice(encoder, conn, slowdown=slowdown)
             device.infer(inputs, encoder.num_layers, "fp32")  # warm the connection and caches

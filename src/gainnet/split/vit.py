@@ -46,11 +46,13 @@ class ViTEncoder(SplitEncoder):
     """Image encoder ``[n, 3, H, W]`` float32 pixels -> ``[n, output_dim]`` unit embeddings."""
 
     name = "vit"
+    raw_names = ("images",)
 
     def __init__(self, shape: ViTShape | None = None, seed: int = 0) -> None:
         self.shape = shape or ViTShape()
         self.seed = int(seed)
         self.num_layers, self.width = self.shape.layers, self.shape.width
+        self.fixed_tokens = self.shape.tokens
         self.w = _random_weights(self.shape, self.seed)
         self._digest = tensors_digest(self.w)
 

@@ -365,7 +365,7 @@ def cycle(
 
 @app.command()
 def reproduce(
-    case: Annotated[str, typer.Argument(help="case study: aigx or edge-incentive")],
+    case: Annotated[str, typer.Argument(help="case study: aigx, edge-incentive or closed-loop")],
     quick: Annotated[bool, typer.Option(help="small sizes (under 3 minutes)")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
     seed: Annotated[int, typer.Option(help="experiment seed")] = 0,
@@ -380,7 +380,8 @@ def reproduce(
     from gainnet.errors import GainnetError, UnknownNameError
 
     cases = {"aigx": "gainnet.reproduce.aigx:run_aigx",
-             "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive"}  # fmt: skip
+             "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive",
+             "closed-loop": "gainnet.reproduce.closed_loop:run_closed_loop"}  # fmt: skip
     if case not in cases:
         _fail(UnknownNameError("case study", case, list(cases)))
     import importlib

@@ -42,8 +42,8 @@ def make_scenario(name: str, preset: str | None = None, **params: Any) -> Scenar
     return cls(build_params(cls.Params, values, f"scenario {name!r}"))
 
 
-def make_expert(name: str, scenario: Scenario) -> Expert:
-    """Build the expert ``name`` for ``scenario``."""
+def make_expert(name: str, scenario: Scenario, **params: Any) -> Expert:
+    """Build the expert ``name`` for ``scenario`` with settings (its ``Config`` fields)."""
     _load_builtins()
     cls = EXPERTS.get(name)
     if cls.scenarios and scenario.name not in cls.scenarios:
@@ -52,7 +52,7 @@ def make_expert(name: str, scenario: Scenario) -> Expert:
             name,
             [n for n in EXPERTS.names() if scenario.name in EXPERTS.get(n).scenarios],
         )
-    return cls(scenario)
+    return cls(scenario, **params)
 
 
 def make_solver(name: str, scenario: Scenario, seed: int = 0, **params: Any) -> Solver:

@@ -26,6 +26,7 @@ CASES = [
     pytest.param(solver, scenario, id=f"{solver}-{scenario}")
     for solver in gainnet.list_solvers()
     for scenario in gainnet.list_scenarios()
+    if SOLVERS.get(solver).supports(gainnet.make_scenario(scenario))
 ]
 
 

@@ -107,12 +107,19 @@ class Solver(ABC):
     #: whether ``fit`` uses expert labels (imitation) or only the utility
     uses_expert: ClassVar[bool] = False
 
+    @classmethod
+    def supports(cls, scenario: Scenario) -> bool:
+        """Whether this solver can act on ``scenario`` (every one, unless a solver says not)."""
+        return True
+
     def __init__(self, scenario: Scenario, seed: int = 0, **params: Any) -> None:
         if int(seed) < 0:
             raise GainnetError(f"seed must be >= 0, got {seed}")
+        self.config = build_params(self.Config, params, f"solver {self.name!r}")
+        if not self.supports(scenario):
+            raise GainnetError(f"solver {self.name!r} cannot act on scenario {scenario.name!r}")
         self.scenario = scenario
         self.seed = int(seed)
-        self.config = build_params(self.Config, params, f"solver {self.name!r}")
         self.fitted = False
 
     # ----------------------------------------------------------------- interface

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gainnet.core.expert import Expert
-from gainnet.games.split_pricing import leader_optimum
+from gainnet.games.split_pricing import leader_candidates, leader_optimum
 from gainnet.registry import EXPERTS
 
 
@@ -26,3 +26,9 @@ class StackelbergEquilibrium(Expert):
         p = self.scenario.params
         price = leader_optimum(self.scenario.values(state), p.theta, p.price_max)
         return price[:, None]
+
+    def _propose(self, state, k: int) -> np.ndarray:
+        """The ``k`` best candidate prices ``[k, n, 1]``: exact utilities, ranked."""
+        p = self.scenario.params
+        prices = leader_candidates(self.scenario.values(state), p.theta, p.price_max, k)
+        return np.moveaxis(prices, -1, 0)[..., None]

@@ -93,6 +93,14 @@ def leader_optimum(values: np.ndarray, theta: float, price_max: float) -> np.nda
     devices run just above ``p``. The returned price is the best candidate plus a relative
     margin of :data:`TIE_MARGIN`, so the followers' strict best responses realise it.
     """
+    return leader_candidates(values, theta, price_max, 1)[..., 0]
+
+
+def leader_candidates(values: np.ndarray, theta: float, price_max: float, k: int) -> np.ndarray:
+    """The ``k`` best candidate prices ``[..., k]``, best first (:func:`leader_optimum` is the
+    first). Candidates are ``p = 0`` and the switching prices ``<= price_max`` (with the tie
+    margin); where fewer than ``k`` exist, the last slots repeat the best.
+    """
     prices, jumps = switching_prices(values)
     batch = prices.shape[:-2]
     prices = prices.reshape(*batch, -1)
@@ -102,11 +110,16 @@ def leader_optimum(values: np.ndarray, theta: float, price_max: float) -> np.nda
     offloaded = np.cumsum(np.take_along_axis(jumps, order, axis=-1), axis=-1)
     allowed = prices <= price_max
     gain = np.where(allowed, (theta - np.where(allowed, prices, 0.0)) * offloaded, -np.inf)
-    best = np.argmax(gain, axis=-1)
-    best_gain = np.take_along_axis(gain, best[..., None], axis=-1)[..., 0]
-    best_price = np.take_along_axis(prices, best[..., None], axis=-1)[..., 0]
-    price = np.where(best_gain > 0, _with_margin(best_price), 0.0)
-    return np.minimum(price, price_max)
+    # p = 0 gains 0; a switching price must gain strictly more to rank above it
+    gain = np.concatenate([np.zeros((*batch, 1)), gain], axis=-1)
+    price = np.concatenate([np.zeros((*batch, 1)), np.minimum(_with_margin(prices), price_max)], -1)
+    rank = np.argsort(-gain, axis=-1, kind="stable")[..., :k]
+    best = np.take_along_axis(price, rank, axis=-1)
+    valid = np.isfinite(np.take_along_axis(gain, rank, axis=-1))
+    if best.shape[-1] < k:  # fewer candidates than asked for: pad with the best
+        pad = np.repeat(best[..., :1], k - best.shape[-1], axis=-1)
+        best, valid = np.concatenate([best, pad], -1), np.concatenate([valid, pad == pad], -1)
+    return np.where(valid, best, best[..., :1])
 
 
 def _with_margin(price: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Weightless baselines: ``uniform`` (the seeds' "average" scheme) and ``random``."""
+"""Weightless baselines: ``uniform`` (the seeds' "average" scheme), ``random``, ``max-power``."""
 
 from __future__ import annotations
 
@@ -49,3 +49,18 @@ class RandomSolver(UntrainedSolver):
         rng = rng_for(self.seed, "solver")
         action = rng.uniform(0.0, 1.0, size=(len(state), self.scenario.action_dim))
         return self.scenario.decode(state, action)
+
+
+@SOLVERS.register("max-power")
+class MaxPower(UntrainedSolver):
+    """Every transmitter at its power limit (scenarios with a ``max_power`` decision)."""
+
+    summary = "every transmitter at full power (interference); no training"
+
+    @classmethod
+    def supports(cls, scenario) -> bool:
+        return callable(getattr(scenario, "max_power", None))
+
+    def decide(self, state: StateBatch) -> np.ndarray:
+        self._check_state(state)
+        return self.scenario.max_power(state)

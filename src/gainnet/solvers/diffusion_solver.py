@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 
@@ -10,6 +12,7 @@ from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Solver
 from gainnet.diffusion.numpy_sampler import NumpySampler
 from gainnet.diffusion.policy import DiffusionPolicy
+from gainnet.diffusion.schedules import DDIMCoefficients, make_ddim_scheduler
 from gainnet.errors import GainnetError
 
 NOISE_CHUNK_ROWS = 1024
@@ -45,6 +48,16 @@ class DiffusionSolver(Solver):
         self._sampler: NumpySampler | None = None
         self._noise_rng = rng_for(seed, "solver")
         self._noise_block = np.zeros((0, scenario.action_dim), dtype=np.float32)
+
+    def set_inference_steps(self, steps: int) -> None:
+        """Change the denoising steps per decision (the latency knob) without retraining: the
+        denoiser is trained on every timestep, so any number of DDIM steps can sample it."""
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise GainnetError(f"num_inference_steps must be an integer >= 1, got {steps!r}")
+        self.config = dataclasses.replace(self.config, num_inference_steps=steps)
+        scheduler = make_ddim_scheduler(int(self.config.num_train_timesteps))
+        self.policy.coefficients = DDIMCoefficients.from_scheduler(scheduler, steps)
+        self._weights_changed()
 
     def _weights_changed(self) -> None:
         """Drop the exported inference copy (call whenever the policy's weights change)."""

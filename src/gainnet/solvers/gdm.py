@@ -44,6 +44,11 @@ class GDMConfig:
         The learning rate at the end of the budget, as a fraction of the initial one.
     num_samples : int
         Candidates per decision; above 1 the best by the scenario's utility is kept.
+    label_candidates : int
+        Expert decisions per training instance. 1 imitates the expert's decision; ``k > 1``
+        learns the spread of its ``k`` best (:meth:`Expert.propose`), each drawn equally often,
+        so that best-of-N candidates cover the neighbouring good decisions where the best one
+        jumps between instances (a discontinuous optimum). Meant with ``num_samples > 1``.
     """
 
     hidden: int = 128
@@ -55,6 +60,7 @@ class GDMConfig:
     learning_rate: float = 2e-3
     final_lr_fraction: float = 0.02
     num_samples: int = 1
+    label_candidates: int = 1
 
 
 def cosine_lr(initial: float, final_fraction: float, progress: float) -> float:
@@ -80,7 +86,16 @@ class GDM(DiffusionSolver):
         if num_labels < 1:
             raise GainnetError("gdm needs at least one expert label")
         state = self.scenario.sample(num_labels, rng_for(self.seed, "train"))
-        return self._fit_encoded(state, expert.solve(state), None, clock)
+        k = int(cfg.label_candidates)
+        if k < 1:
+            raise GainnetError(f"gdm config label_candidates must be >= 1, got {k}")
+        if k == 1:
+            return self._fit_encoded(state, expert.solve(state), None, clock)
+        proposals = expert.propose(state, k)  # [k, N, ...], best first
+        target = np.stack([self.scenario.encode(state, d) for d in proposals], axis=1)
+        observation = torch.from_numpy(self.scenario.observe(state))
+        target_t = torch.from_numpy(target.astype(np.float32))  # [N, k, action_dim]
+        return self._train(observation, target_t, None, clock, num_labels)
 
     def fit_labelled(
         self,
@@ -133,7 +148,8 @@ class GDM(DiffusionSolver):
         clock: TrainingClock,
         expert_labels: int,
     ) -> FitReport:
-        """Denoising regression on ``observation`` [N, obs_dim] -> encoded ``target`` [N, d]."""
+        """Denoising regression on ``observation`` [N, obs_dim] -> encoded ``target`` [N, d],
+        or ``[N, k, d]``: ``k`` targets per instance, one drawn uniformly per minibatch row."""
         cfg = self.config
         policy = self.policy
         if not self.fitted:
@@ -152,7 +168,11 @@ class GDM(DiffusionSolver):
                 index = torch.randint(0, n, (batch,), generator=generator)
             else:
                 index = torch.multinomial(weight, batch, replacement=True, generator=generator)
-            loss = policy.imitation_loss(observation[index], target[index], generator)
+            chosen = target[index]
+            if chosen.dim() == 3:
+                pick = torch.randint(0, chosen.shape[1], (batch,), generator=generator)
+                chosen = chosen[torch.arange(batch), pick]
+            loss = policy.imitation_loss(observation[index], chosen, generator)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -292,7 +292,7 @@ def sweep(
     table.add_column("best measured")
     table.add_column("best predicted")
     table.add_column("raw input")
-    table.add_column("max |error| %", justify="right")
+    table.add_column("max |error| % (online)", justify="right")
     for link in links:
         for codec in codec_names:
             group = [
@@ -302,7 +302,7 @@ def sweep(
                 and (r["codec"] == codec or r["split"] == "raw")
             ]
             best_m = min(group, key=lambda r: r["measured_median_s"])
-            best_p = min(group, key=lambda r: r["predicted_s"])
+            best_p = min(group, key=lambda r: r["predicted_online_s"])
             raw = next(r for r in group if r["split"] == "raw")
             table.add_row(
                 f"{link.bandwidth_mbps:g} Mbit/s",
@@ -310,7 +310,7 @@ def sweep(
                 f"k={best_m['split']}: {1000 * best_m['measured_median_s']:.0f}",
                 f"k={best_p['split']}: {1000 * best_p['measured_median_s']:.0f}",
                 f"{1000 * raw['measured_median_s']:.0f}",
-                f"{max(abs(r['error_pct']) for r in group):.1f}",
+                f"{max(abs(r['error_online_pct']) for r in group):.1f}",
             )
     out.print(table)
     err.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.png'}, {out_dir / 'profile.json'}")

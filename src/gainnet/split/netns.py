@@ -72,7 +72,9 @@ class KernelLink:
             return Link(), "kernel netem (rate and delay)"
         if rate is None:
             return Link(None, link.rtt_ms), "transport delay (no netem in this kernel)"
-        burst = max(16_000, int(link.bandwidth_mbps * 1e6 / 8 * 0.002))
+        # one MTU-sized frame, or 1 ms at the rate: a larger bucket lets a request's first
+        # bytes through at line rate and the link looks faster than its rate for small frames
+        burst = max(1600, int(link.bandwidth_mbps * 1e6 / 8 * 0.001))
         tbf = ["tbf", "rate", rate, "burst", str(burst), "latency", "5s"]
         for where in ("host", "peer"):
             self._tc(where, "replace", tbf)

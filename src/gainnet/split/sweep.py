@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from gainnet.errors import GainnetError
+from gainnet.split.calibration import OnlineCalibration
 from gainnet.split.device import ServerConnection, SplitDevice
 from gainnet.split.encoder import RAW_SPLIT, SplitEncoder, split_label
 from gainnet.split.latency import SplitProfile
@@ -23,6 +24,7 @@ COLUMNS = (
     "model", "split", "codec", "bandwidth_mbps", "rtt_ms", "device_slowdown", "requests",
     "measured_median_s", "measured_p95_s", "predicted_s", "error_pct", "device_s", "server_s",
     "network_s", "uplink_bytes", "min_cosine", "accuracy", "shaping", "predicted_first_s",
+    "predicted_online_s", "error_online_pct", "device_factor", "server_factor",
 )  # fmt: skip
 
 
@@ -52,12 +54,18 @@ def run_sweep(
     link's predictions use the median of its rounds' profiles: on a shared machine whose speed
     drifts over minutes, this compares the model with the requests measured beside it. Rows
     always also carry ``predicted_first_s``, the prediction from ``profile`` alone.
+
+    Rows also carry ``predicted_online_s``: the median over the point's requests of the
+    prediction made just before each request by an :class:`OnlineCalibration` of ``profile``,
+    which learns from every earlier request of the sweep (never from the one it predicts). One
+    unmeasured pass over every point warms it up before the first link's rounds.
     """
     if not isinstance(repeats, int) or repeats < 1:
         raise GainnetError(f"repeats must be a positive integer, got {repeats!r}")
     reference = encoder.embed(inputs).numpy()
     splits = profile.splits() if splits is None else splits
     rows = []
+    online = OnlineCalibration(profile)
     for link in links:
         paced, shaping = shaper(link) if shaper else (link, "transport pacing")
         with ServerConnection(address, link=paced) as conn:
@@ -69,14 +77,22 @@ def run_sweep(
                 for split in splits
                 if split != RAW_SPLIT or codec == codec_names[0]  # raw: the same for any codec
             ]
+            if online.observed == 0:
+                for codec, split in points:
+                    _observe(online, device.infer(inputs, split, _wire(codec, split)))
             results: dict[tuple, list] = {point: [] for point in points}
+            online_s: dict[tuple, list] = {point: [] for point in points}
             round_profiles = []
             for _ in range(repeats):  # interleaved, so a drift in machine speed hits every point
                 if reprofile is not None:
                     round_profiles.append(reprofile())
                 for codec, split in points:
-                    wire_codec = "fp32" if split == RAW_SPLIT else codec
-                    results[codec, split].append(device.infer(inputs, split, wire_codec))
+                    wire_codec = _wire(codec, split)
+                    predicted = online.predict(split, wire_codec, link)["total_s"]
+                    online_s[codec, split].append(online.factors() | {"total_s": predicted})
+                    result = device.infer(inputs, split, wire_codec)
+                    _observe(online, result)
+                    results[codec, split].append(result)
                     if progress:
                         progress()
             merged = SplitProfile.median(round_profiles) if round_profiles else profile
@@ -91,9 +107,34 @@ def run_sweep(
                     targets,
                     labels,
                 )
-                first = profile.predict(split, "fp32" if split == RAW_SPLIT else codec, link)
-                rows.append(row | {"shaping": shaping, "predicted_first_s": first["total_s"]})
+                first = profile.predict(split, _wire(codec, split), link)
+                rows.append(
+                    row
+                    | {"shaping": shaping, "predicted_first_s": first["total_s"]}
+                    | _online_columns(online_s[codec, split], row["measured_median_s"])
+                )
     return rows
+
+
+def _wire(codec: str, split: int) -> str:
+    """The codec on the wire: the raw split always sends its input at fp32."""
+    return "fp32" if split == RAW_SPLIT else codec
+
+
+def _observe(online: OnlineCalibration, result) -> None:
+    device_s = result.device_compute_s + result.emulated_slowdown_s
+    online.observe(result.split, result.codec, device_s, result.server_compute_s)
+
+
+def _online_columns(predictions: list[dict], measured_s: float) -> dict:
+    """Median online prediction and speed factors of one point's requests."""
+    total = float(np.median([p["total_s"] for p in predictions]))
+    return {
+        "predicted_online_s": total,
+        "error_online_pct": 100.0 * (total - measured_s) / measured_s,
+        "device_factor": float(np.median([p["device"] for p in predictions])),
+        "server_factor": float(np.median([p["server"] for p in predictions])),
+    }
 
 
 def _row(encoder, results, profile, link, slowdown, reference, targets, labels) -> dict:
@@ -154,13 +195,14 @@ def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
                 continue
             xs = [-1 if r["split"] == "raw" else int(r["split"]) for r in group]
             line = ax.plot(xs, [1000 * r["measured_median_s"] for r in group], "o-", label=codec)
-            ax.plot(xs, [1000 * r["predicted_s"] for r in group], "--", color=line[0].get_color())
+            model_ms = [1000 * r["predicted_online_s"] for r in group]
+            ax.plot(xs, model_ms, "--", color=line[0].get_color())
         ax.set_title(f"{bw} Mbit/s" if bw != "" else "unpaced")
         ax.set_xlabel("split point k (-1 = raw input)")
         ax.set_ylabel("end-to-end latency (ms)")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].legend(title="codec (dashed: model)", fontsize=8)
+    axes[0][0].legend(title="codec (dashed: online model)", fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()

@@ -1,0 +1,157 @@
+"""Interference power control: generative solvers against WMMSE on the same instances.
+
+    python benchmarks/interference_power_control.py [--users 10,20,50] [--steps 20000]
+        [--samples 1,4,16,64] [--inference-steps 1,2,3,5] [--drl-steps 0] [--quick]
+
+For each K (Gaussian interference channel, ``interference`` preset ``gaussian-K``): WMMSE from
+full power (100 iterations) and the best of 10 starts (``wmmse-restarts``) on 1,000 held-out
+instances; ``gdm`` trained on the best WMMSE local optima of every training instance
+(``label_candidates``) and deciding with best-of-N for every N and every number of denoising
+steps; ``max-power`` and ``random``; and, when ``--drl-steps`` is set, ``sac``, ``ppo`` and
+``gdm-reward`` with that many steps. Every time is the median wall time of deciding the whole
+batch of 1,000 (3 runs), with 1 torch thread. Writes
+``benchmarks/results/interference_power_control.csv`` and prints Markdown tables with the commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import dataclasses
+
+import numpy as np
+import torch
+
+import gainnet
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import commit, machine
+
+HERE = Path(__file__).resolve().parent
+INSTANCES = 1000
+
+
+def log(text: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+
+def timed(fn, repeats: int = 3):
+    """``(result, median seconds)`` of ``repeats`` calls."""
+    seconds, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        seconds.append(time.perf_counter() - start)
+    return result, float(np.median(seconds))
+
+
+def row(k, name, scenario, state, decision, seconds, references, **extra) -> dict:
+    utility = scenario.utility(state, decision)
+    out = {"users": k, "solver": name, **extra, "batch_s": seconds}
+    out["sum_rate"] = float(utility.mean())
+    for ref_name, ref_utility in references.items():
+        out[f"ratio_{ref_name}"] = float(utility.mean() / ref_utility.mean())
+        out[f"time_vs_{ref_name}"] = seconds / references[f"{ref_name}_s"]
+    out["p05_ratio_wmmse"] = float(np.percentile(utility / references["wmmse"], 5))
+    out["feasible_rate"] = float(scenario.is_feasible(state, decision).mean())
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", default="10,20,50")
+    parser.add_argument("--steps", type=int, default=20_000, help="gdm training steps")
+    parser.add_argument("--labels", type=int, default=20_000, help="labelled training instances")
+    parser.add_argument("--label-candidates", type=int, default=4)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--samples", default="1,4,16,64")
+    parser.add_argument("--inference-steps", default="1,2,3,5")
+    parser.add_argument("--drl-steps", type=int, default=0, help="sac/ppo/gdm-reward steps")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    if args.quick:
+        args.steps, args.labels, args.samples, args.inference_steps = 300, 500, "1,4", "1,3"
+    rows: list[dict] = []
+    for k in (int(x) for x in args.users.split(",")):
+        scenario = gainnet.make_scenario("interference", num_users=k)
+        state = scenario.sample(INSTANCES, gainnet.rng_for(1, "eval"))
+        wmmse = gainnet.make_expert("wmmse", scenario)
+        restarts = gainnet.make_expert("wmmse-restarts", scenario)
+        log(f"K={k}: experts")
+        single, single_s = timed(lambda: wmmse.solve(state))  # noqa: B023
+        best, best_s = timed(lambda: restarts.solve(state))  # noqa: B023
+        refs = {
+            "wmmse": scenario.utility(state, single),
+            "wmmse_s": single_s,
+            "restarts": scenario.utility(state, best),
+            "restarts_s": best_s,
+        }
+        rows.append(row(k, "wmmse", scenario, state, single, single_s, refs))
+        rows.append(row(k, "wmmse-restarts (R=10)", scenario, state, best, best_s, refs))
+        for name in ("max-power", "random"):
+            solver = gainnet.make_solver(name, scenario)
+            decision, seconds = timed(lambda: solver.decide(state))  # noqa: B023
+            rows.append(row(k, name, scenario, state, decision, seconds, refs))
+
+        log(f"K={k}: gdm, {args.labels} instances x {args.label_candidates} WMMSE optima, "
+            f"{args.steps} steps")  # fmt: skip
+        solver = gainnet.make_solver(
+            "gdm", scenario, seed=0, hidden=args.hidden, num_labels=args.labels,
+            label_candidates=args.label_candidates,
+        )  # fmt: skip
+        start = time.perf_counter()
+        solver.fit(gainnet.Budget(steps=args.steps), expert=restarts)
+        train_s = time.perf_counter() - start
+        for steps in (int(x) for x in args.inference_steps.split(",")):
+            solver.set_inference_steps(steps)
+            for n in (int(x) for x in args.samples.split(",")):
+                solver.config = dataclasses.replace(solver.config, num_samples=n)
+                decision, seconds = timed(lambda: solver.decide(state))  # noqa: B023
+                extra = {"num_samples": n, "inference_steps": steps, "train_s": train_s}
+                rows.append(row(k, "gdm", scenario, state, decision, seconds, refs, **extra))
+                log(f"  gdm N={n} steps={steps}: {rows[-1]['ratio_wmmse']:.4f} of wmmse, "
+                    f"{rows[-1]['time_vs_wmmse']:.2f}x its time")  # fmt: skip
+        if args.drl_steps:
+            for name in ("gdm-reward", "sac", "ppo"):
+                log(f"K={k}: {name}, {args.drl_steps} steps")
+                other = gainnet.make_solver(name, scenario, seed=0)
+                start = time.perf_counter()
+                other.fit(gainnet.Budget(steps=args.drl_steps))
+                train = time.perf_counter() - start
+                decision, seconds = timed(lambda: other.decide(state))  # noqa: B023
+                rows.append(row(k, name, scenario, state, decision, seconds, refs, train_s=train))
+    path = HERE / "results" / ("interference_quick.csv" if args.quick else
+                               "interference_power_control.csv")  # fmt: skip
+    fields = list(dict.fromkeys(key for r in rows for key in r))
+    with path.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"commit {commit()}, {machine()}, torch threads {torch.get_num_threads()}, "
+          f"{INSTANCES} instances, gdm {args.steps} steps, {args.labels} x "
+          f"{args.label_candidates} labels, hidden {args.hidden}")  # fmt: skip
+    print(
+        "| K | solver | N | steps | / WMMSE | / restarts | p05 / WMMSE | batch of 1,000 "
+        "| time / WMMSE's |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['users']} | {r['solver']} | {r.get('num_samples', '')} | "
+            f"{r.get('inference_steps', '')} | {r['ratio_wmmse']:.4f} | {r['ratio_restarts']:.4f}"
+            f" | {r['p05_ratio_wmmse']:.3f} | {1000 * r['batch_s']:.1f} ms | "
+            f"{r['time_vs_wmmse']:.3f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()

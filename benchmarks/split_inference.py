@@ -147,6 +147,7 @@ def best_split_checks(rows: list[dict], links: list[Link], column: str) -> list[
             best_measured = min(group, key=lambda r: r["measured_median_s"])
             best_predicted = min(group, key=lambda r: r[column])
             loss = best_predicted["measured_median_s"] / best_measured["measured_median_s"] - 1
+            held_out = _held_out_loss(group, column)
             best.append(
                 {
                     "bandwidth_mbps": link.bandwidth_mbps,
@@ -156,9 +157,28 @@ def best_split_checks(rows: list[dict], links: list[Link], column: str) -> list[
                     "predicted_best_split": best_predicted["split"],
                     "measured_at_predicted_s": best_predicted["measured_median_s"],
                     "loss_pct": 100 * loss,
+                    "held_out_loss_pct": held_out,
                 }
             )
     return best
+
+
+def _held_out_loss(group: list[dict], column: str) -> float | None:
+    """Loss of the predicted best split against a measured best chosen on other requests.
+
+    The minimum of many noisy medians is biased low (the winner's curse): on a latency curve
+    that is flat within the noise, "the measured best" is partly luck. Here the measured best
+    is chosen on the even-numbered rounds and both it and the model's pick are scored on the
+    odd-numbered rounds, which neither choice has seen. ``None`` with fewer than 2 rounds.
+    """
+    rounds = {r["split"]: [float(t) for t in r["measured_rounds_s"].split(";")] for r in group}
+    if min(len(v) for v in rounds.values()) < 2:
+        return None
+    choose = {k: float(np.median(v[0::2])) for k, v in rounds.items()}
+    score = {k: float(np.median(v[1::2])) for k, v in rounds.items()}
+    measured_pick = min(choose, key=choose.get)
+    model_pick = min(group, key=lambda r: r[column])["split"]
+    return 100 * (score[model_pick] / score[measured_pick] - 1)
 
 
 def speedup_at(rows: list[dict], rate: float) -> dict:

@@ -25,6 +25,7 @@ COLUMNS = (
     "measured_median_s", "measured_p95_s", "predicted_s", "error_pct", "device_s", "server_s",
     "network_s", "uplink_bytes", "min_cosine", "accuracy", "shaping", "predicted_first_s",
     "predicted_online_s", "error_online_pct", "device_factor", "server_factor",
+    "measured_rounds_s",
 )  # fmt: skip
 
 
@@ -165,6 +166,7 @@ def _row(encoder, results, profile, link, slowdown, reference, targets, labels) 
         "uplink_bytes": first.uplink_bytes,
         "min_cosine": cosine,
         "accuracy": accuracy,
+        "measured_rounds_s": ";".join(f"{t:.6f}" for t in total),
     }
 
 

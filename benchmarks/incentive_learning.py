@@ -45,6 +45,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(1)
+    at = commit()  # before this run writes its own results
     rows = []
     cases = [("contract", "seed003", 1, [3]), ("stackelberg-split", "seed002", 1, [3])]
     cases.append(("stackelberg-split", "seed002", args.label_candidates, args.inference_steps))
@@ -81,7 +82,7 @@ def main() -> None:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    print(f"commit {commit()}, {machine()}, torch threads {torch.get_num_threads()}")
+    print(f"commit {at}, {machine()}, torch threads {torch.get_num_threads()}")
     print("| scenario | steps | labels per state | denoising steps | N | ratio | p05 | feasible "
           "| batched | single | expert |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")

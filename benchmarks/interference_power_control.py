@@ -1,14 +1,17 @@
 """Interference power control: generative solvers against WMMSE on the same instances.
 
-    python benchmarks/interference_power_control.py [--users 10,20,50] [--steps 20000]
-        [--samples 1,4,16,64] [--inference-steps 1,2,3,5] [--drl-steps 0] [--quick]
+    python benchmarks/interference_power_control.py [--users 10,20,50] [--steps 40000]
+        [--labels 100000] [--samples 1,4,16] [--inference-steps 1,3,10] [--refine 0,5,20]
+        [--drl-steps 0] [--drl-users 10] [--quick]
 
 For each K (Gaussian interference channel, ``interference`` preset ``gaussian-K``): WMMSE from
 full power (100 iterations) and the best of 10 starts (``wmmse-restarts``) on 1,000 held-out
 instances; ``gdm`` trained on the best WMMSE local optima of every training instance
-(``label_candidates``) and deciding with best-of-N for every N and every number of denoising
-steps; ``max-power`` and ``random``; and, when ``--drl-steps`` is set, ``sac``, ``ppo`` and
-``gdm-reward`` with that many steps. Every time is the median wall time of deciding the whole
+(``label_candidates``) and deciding with best-of-N for every N, every number of denoising
+steps and every number of WMMSE refinement iterations applied to each candidate
+(``refine_iterations``; 0 = the diffusion model alone); ``max-power`` and ``random``; and, when
+``--drl-steps`` is set, ``sac``, ``ppo`` and ``gdm-reward`` with that many steps (for the K in
+``--drl-users``). Every time is the median wall time of deciding the whole
 batch of 1,000 (3 runs), with 1 torch thread. Writes
 ``benchmarks/results/interference_power_control.csv`` and prints Markdown tables with the commit.
 """
@@ -57,7 +60,8 @@ def row(k, name, scenario, state, decision, seconds, references, **extra) -> dic
     utility = scenario.utility(state, decision)
     out = {"users": k, "solver": name, **extra, "batch_s": seconds}
     out["sum_rate"] = float(utility.mean())
-    for ref_name, ref_utility in references.items():
+    for ref_name in ("wmmse", "restarts"):
+        ref_utility = references[ref_name]
         out[f"ratio_{ref_name}"] = float(utility.mean() / ref_utility.mean())
         out[f"time_vs_{ref_name}"] = seconds / references[f"{ref_name}_s"]
     out["p05_ratio_wmmse"] = float(np.percentile(utility / references["wmmse"], 5))
@@ -68,18 +72,22 @@ def row(k, name, scenario, state, decision, seconds, references, **extra) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", default="10,20,50")
-    parser.add_argument("--steps", type=int, default=20_000, help="gdm training steps")
-    parser.add_argument("--labels", type=int, default=20_000, help="labelled training instances")
+    parser.add_argument("--steps", type=int, default=40_000, help="gdm training steps")
+    parser.add_argument("--labels", type=int, default=100_000, help="labelled training instances")
     parser.add_argument("--label-candidates", type=int, default=4)
     parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--samples", default="1,4,16,64")
-    parser.add_argument("--inference-steps", default="1,2,3,5")
+    parser.add_argument("--samples", default="1,4,16")
+    parser.add_argument("--inference-steps", default="1,3,10")
+    parser.add_argument("--refine", default="0,5,20", help="WMMSE iterations per candidate")
     parser.add_argument("--drl-steps", type=int, default=0, help="sac/ppo/gdm-reward steps")
+    parser.add_argument("--drl-users", default="10", help="K values that run the DRL solvers")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.quick:
         args.steps, args.labels, args.samples, args.inference_steps = 300, 500, "1,4", "1,3"
+        args.refine = "0,5"
+    at = commit()  # before this run writes its own results
     rows: list[dict] = []
     for k in (int(x) for x in args.users.split(",")):
         scenario = gainnet.make_scenario("interference", num_users=k)
@@ -114,13 +122,18 @@ def main() -> None:
         for steps in (int(x) for x in args.inference_steps.split(",")):
             solver.set_inference_steps(steps)
             for n in (int(x) for x in args.samples.split(",")):
-                solver.config = dataclasses.replace(solver.config, num_samples=n)
-                decision, seconds = timed(lambda: solver.decide(state))  # noqa: B023
-                extra = {"num_samples": n, "inference_steps": steps, "train_s": train_s}
-                rows.append(row(k, "gdm", scenario, state, decision, seconds, refs, **extra))
-                log(f"  gdm N={n} steps={steps}: {rows[-1]['ratio_wmmse']:.4f} of wmmse, "
-                    f"{rows[-1]['time_vs_wmmse']:.2f}x its time")  # fmt: skip
-        if args.drl_steps:
+                for refine in (int(x) for x in args.refine.split(",")):
+                    solver.config = dataclasses.replace(
+                        solver.config, num_samples=n, refine_iterations=refine
+                    )
+                    decision, seconds = timed(lambda: solver.decide(state))  # noqa: B023
+                    extra = {"num_samples": n, "inference_steps": steps,
+                             "refine_iterations": refine, "train_s": train_s}  # fmt: skip
+                    rows.append(row(k, "gdm", scenario, state, decision, seconds, refs, **extra))
+                    log(f"  gdm N={n} steps={steps} refine={refine}: "
+                        f"{rows[-1]['ratio_wmmse']:.4f} of wmmse, "
+                        f"{rows[-1]['time_vs_wmmse']:.2f}x its time")  # fmt: skip
+        if args.drl_steps and str(k) in args.drl_users.split(","):
             for name in ("gdm-reward", "sac", "ppo"):
                 log(f"K={k}: {name}, {args.drl_steps} steps")
                 other = gainnet.make_solver(name, scenario, seed=0)
@@ -136,18 +149,19 @@ def main() -> None:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
-    print(f"commit {commit()}, {machine()}, torch threads {torch.get_num_threads()}, "
+    print(f"commit {at}, {machine()}, torch threads {torch.get_num_threads()}, "
           f"{INSTANCES} instances, gdm {args.steps} steps, {args.labels} x "
           f"{args.label_candidates} labels, hidden {args.hidden}")  # fmt: skip
     print(
-        "| K | solver | N | steps | / WMMSE | / restarts | p05 / WMMSE | batch of 1,000 "
-        "| time / WMMSE's |"
+        "| K | solver | N | denoising steps | WMMSE refine | / WMMSE | / restarts | p05 / WMMSE "
+        "| batch of 1,000 | time / WMMSE's |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(
             f"| {r['users']} | {r['solver']} | {r.get('num_samples', '')} | "
-            f"{r.get('inference_steps', '')} | {r['ratio_wmmse']:.4f} | {r['ratio_restarts']:.4f}"
+            f"{r.get('inference_steps', '')} | {r.get('refine_iterations', '')} | "
+            f"{r['ratio_wmmse']:.4f} | {r['ratio_restarts']:.4f}"
             f" | {r['p05_ratio_wmmse']:.3f} | {1000 * r['batch_s']:.1f} ms | "
             f"{r['time_vs_wmmse']:.3f} |"
         )

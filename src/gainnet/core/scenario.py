@@ -133,6 +133,14 @@ class Scenario(ABC):
     def default_expert(self) -> Expert:
         """The reference solver of every table (exact where one exists)."""
 
+    # optional: a local improvement solvers may apply to their own decisions
+    def refine(self, state: StateBatch, decision: np.ndarray, iterations: int) -> np.ndarray:
+        """``iterations`` steps of a local search from ``decision`` that never lower the
+        utility and use only what the decision maker observes; scenarios without one raise."""
+        from gainnet.errors import GainnetError
+
+        raise GainnetError(f"scenario {self.name!r} has no local refinement (refine_iterations)")
+
     # optional: differentiable maths for solvers that train through the utility
     def decode_torch(self, observation: Any, action: Any) -> Any:
         raise NotImplementedError(f"scenario {self.name!r} has no differentiable decode")

@@ -74,6 +74,26 @@ def wmmse_iterate(
     return v
 
 
+def wmmse_power(
+    gains: np.ndarray,
+    power_w: np.ndarray,
+    noise_power_w: float,
+    max_power_w: float,
+    iterations: int,
+    tolerance: float = 0.0,
+) -> np.ndarray:
+    """WMMSE from the powers ``power_w [..., K]`` (watts); returns powers ``[..., K]``.
+
+    Powers below ``OFF_FRACTION * P_max`` are switched off (``v -> 0`` only geometrically;
+    it changes no rate measurably), and none exceeds ``P_max`` (squaring ``sqrt(P_max)`` may
+    overshoot it by an ulp). The sum rate is never lower than at the start.
+    """
+    start = np.sqrt(np.clip(power_w, 0.0, max_power_w))
+    v = wmmse_iterate(gains, start, noise_power_w, max_power_w, iterations, tolerance)
+    power = np.minimum(v**2, max_power_w)
+    return np.where(power < OFF_FRACTION * max_power_w, 0.0, power)
+
+
 @dataclasses.dataclass(frozen=True)
 class WMMSEConfig:
     """Settings of ``wmmse``.
@@ -125,14 +145,10 @@ class WMMSE(Expert):
         """Power ``[count, n, K]`` and sum rate ``[count, n]`` of ``count`` starts."""
         p, cfg = self.scenario.params, self.config
         gains = np.broadcast_to(state.gains, (count, *state.gains.shape))
-        start = np.broadcast_to(self.starts(count)[:, None, :], gains.shape[:-1])
-        v = wmmse_iterate(
+        start = np.broadcast_to(self.starts(count)[:, None, :] ** 2, gains.shape[:-1])
+        power = wmmse_power(
             gains, start, p.noise_power_w, p.max_power_w, cfg.iterations, cfg.tolerance
         )
-        # v -> 0 only geometrically: powers below OFF_FRACTION * P_max are switched off (it
-        # changes no rate measurably); squaring sqrt(P_max) may overshoot P_max by an ulp
-        power = np.minimum(v**2, p.max_power_w)
-        power = np.where(power < OFF_FRACTION * p.max_power_w, 0.0, power)
         return power, sum_rate_ic_bps_per_hz(gains, power, p.noise_power_w)
 
     def _solve(self, state) -> np.ndarray:

@@ -233,6 +233,14 @@ class Interference(Scenario):
         self.validate_state(state)
         return np.full(state.gains.shape[:2], self.params.max_power_w)
 
+    def refine(self, state: StateBatch, decision: np.ndarray, iterations: int) -> np.ndarray:
+        """``iterations`` WMMSE iterations from ``decision`` (the sum rate never falls)."""
+        from gainnet.experts.wmmse import wmmse_power
+
+        decision = self._check_decision(state, decision)
+        p = self.params
+        return wmmse_power(state.gains, decision, p.noise_power_w, p.max_power_w, iterations)
+
     def default_expert(self):
         from gainnet.experts.wmmse import WMMSE
 

@@ -108,7 +108,7 @@ class DiffusionSolver(Solver):
         observation = self.scenario.observe(state)
         k = int(getattr(self.config, "num_samples", 1))
         if k <= 1:
-            return self.scenario.decode(state, self.act(observation))
+            return self._refined(state, self.scenario.decode(state, self.act(observation)))
         if not getattr(self.scenario, "utility_observable", True):
             raise GainnetError(
                 f"best-of-{k} needs the utility of a candidate, which {self.scenario.name} does "
@@ -119,10 +119,17 @@ class DiffusionSolver(Solver):
         tiled = np.tile(np.arange(n), k)
         actions = self.act(np.tile(observation, (k, 1)), noise.reshape(k * n, -1))
         many = state.take(tiled)
-        decisions = self.scenario.decode(many, actions)
+        decisions = self._refined(many, self.scenario.decode(many, actions))
         utility = self.scenario.utility(many, decisions).reshape(k, n)
         best = np.argmax(utility, axis=0)  # ties: the first, i.e. candidate 0
         return decisions.reshape(k, n, *decisions.shape[1:])[best, np.arange(n)]
+
+    def _refined(self, state: StateBatch, decisions: np.ndarray) -> np.ndarray:
+        """Decisions after ``refine_iterations`` of the scenario's local refinement (if > 0)."""
+        iterations = int(getattr(self.config, "refine_iterations", 0))
+        if iterations <= 0:
+            return decisions
+        return self.scenario.refine(state, decisions, iterations)
 
     def weights(self) -> dict[str, torch.Tensor]:
         return dict(self.policy.state_dict())

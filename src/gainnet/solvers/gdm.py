@@ -49,6 +49,11 @@ class GDMConfig:
         learns the spread of its ``k`` best (:meth:`Expert.propose`), each drawn equally often,
         so that best-of-N candidates cover the neighbouring good decisions where the best one
         jumps between instances (a discontinuous optimum). Meant with ``num_samples > 1``.
+    refine_iterations : int
+        Steps of the scenario's local refinement (:meth:`Scenario.refine`; interference: WMMSE
+        iterations) applied to every sampled candidate before the best is kept: the diffusion
+        model then proposes starting points for a local search. 0 (the default) decides with
+        the model alone.
     """
 
     hidden: int = 128
@@ -61,6 +66,7 @@ class GDMConfig:
     final_lr_fraction: float = 0.02
     num_samples: int = 1
     label_candidates: int = 1
+    refine_iterations: int = 0
 
 
 def cosine_lr(initial: float, final_fraction: float, progress: float) -> float:

@@ -6,7 +6,8 @@ stops at the game's utilities. Here the loop runs end to end on this machine:
 1. a real edge server process starts and ``gainnet split profile`` measures the ViT-B/32-shaped
    encoder on it, giving the device cost ``c(l) = a*l + b``;
 2. the ``stackelberg-split`` scenario is built from that profile, and ``gdm`` learns the price
-   from the exact ``equilibrium`` expert's labels (complete information);
+   from the exact ``equilibrium`` expert's 16 best prices (complete information;
+   :data:`GDM_SETTINGS`);
 3. for held-out device populations, the learned price, the exact equilibrium price and price 0
    (every device sends its raw image: all-server) each set every device's best response
    ``l_n``, and ``l_n`` becomes that device's split point (``l_n = 0``: the raw input);
@@ -33,6 +34,9 @@ from gainnet.core.solver import Budget
 from gainnet.registry import make_scenario, make_solver
 
 PRICINGS = ("learned (gdm)", "equilibrium", "all-server")
+#: the gdm that reaches the equilibrium with complete information (docs/incentives.md): it
+#: learns the spread of the 16 best prices and decides best-of-32 with 10 denoising steps
+GDM_SETTINGS = {"label_candidates": 16, "num_inference_steps": 10, "num_samples": 32}
 
 
 def _sizes(quick: bool) -> dict:
@@ -76,7 +80,7 @@ def run_closed_loop(
             "stackelberg-split", profile_path=str(profile_path), num_devices=sizes["devices"]
         )
         tell(f"training gdm ({sizes['steps']} steps)", 0.1)
-        solver = make_solver("gdm", scenario, seed=seed)
+        solver = make_solver("gdm", scenario, seed=seed, **GDM_SETTINGS)
         solver.fit(Budget(steps=sizes["steps"]), expert=scenario.default_expert())
         populations = scenario.sample(sizes["populations"], rng_for(seed, "eval"))
         prices = {
@@ -210,7 +214,8 @@ def _report(results: dict) -> str:
         f"shaped encoder, codec {results['codec']}, {results['bandwidth_mbps']:g} Mbit/s and "
         f"{results['rtt_ms']:g} ms RTT per device. Device cost measured on the live server: "
         f"c(l) = {1000 * fit['a_s_per_layer']:.2f} ms * l + {1000 * fit['b_s']:.2f} ms "
-        f"(R^2 {fit['r2']:.3f}). gdm trained {sizes['steps']} steps on the exact equilibrium.",
+        f"(R^2 {fit['r2']:.3f}). gdm trained {sizes['steps']} steps on the exact equilibrium's "
+        "16 best prices, deciding best-of-32 with 10 denoising steps.",
         "",
         "| pricing | price | server utility | layers on device (mean) | server compute per "
         "round | vs all-server | throughput | end-to-end mean / p95 | within budget | "

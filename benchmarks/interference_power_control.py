@@ -69,6 +69,42 @@ def row(k, name, scenario, state, decision, seconds, references, **extra) -> dic
     return out
 
 
+def plot(rows: list[dict], path: Path) -> Path:
+    """Sum rate (relative to WMMSE) against decision time, one panel per K."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    users = sorted({int(r["users"]) for r in rows})
+    fig, axes = plt.subplots(1, len(users), figsize=(4.6 * len(users), 3.8), squeeze=False)
+    for ax, k in zip(axes[0], users, strict=True):
+        mine = [r for r in rows if int(r["users"]) == k]
+        for refine, marker in (("0", "o"), ("5", "s"), ("20", "^")):
+            pts = [
+                r for r in mine if r["solver"] == "gdm" and str(r["refine_iterations"]) == refine
+            ]
+            label = "gdm" if refine == "0" else f"gdm + {refine} WMMSE iterations"
+            ms = [1000 * float(r["batch_s"]) for r in pts]
+            ax.scatter(ms, [float(r["ratio_wmmse"]) for r in pts], marker=marker, label=label)
+        for r in mine:
+            if r["solver"] != "gdm" and float(r["ratio_wmmse"]) > 0.6:
+                ax.scatter(1000 * float(r["batch_s"]), float(r["ratio_wmmse"]), c="k", marker="x")
+                ax.annotate(r["solver"], (1000 * float(r["batch_s"]), float(r["ratio_wmmse"])),
+                            fontsize=7, xytext=(3, 3), textcoords="offset points")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("wall time for 1,000 decisions (ms, 1 thread)")
+        ax.set_ylabel("sum rate / WMMSE's")
+        ax.set_title(f"K = {k} (Gaussian interference channel)")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", default="10,20,50")
@@ -82,7 +118,13 @@ def main() -> None:
     parser.add_argument("--drl-steps", type=int, default=0, help="sac/ppo/gdm-reward steps")
     parser.add_argument("--drl-users", default="10", help="K values that run the DRL solvers")
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
+    parser.add_argument("--plot-only", action="store_true", help="redraw the figure from the CSV")
     args = parser.parse_args()
+    figure = HERE / "figures" / "interference_power_control.png"
+    if args.plot_only:
+        with (HERE / "results" / "interference_power_control.csv").open() as fh:
+            plot(list(csv.DictReader(fh)), figure)
+        return
     torch.set_num_threads(1)
     if args.quick:
         args.steps, args.labels, args.samples, args.inference_steps = 300, 500, "1,4", "1,3"
@@ -149,6 +191,8 @@ def main() -> None:
         writer = csv.DictWriter(fh, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
+    if not args.quick:
+        plot(rows, figure)
     print(f"commit {at}, {machine()}, torch threads {torch.get_num_threads()}, "
           f"{INSTANCES} instances, gdm {args.steps} steps, {args.labels} x "
           f"{args.label_candidates} labels, hidden {args.hidden}")  # fmt: skip

@@ -34,6 +34,7 @@ demo: $(VENV)/.installed $(VENV)/.installed-split
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
 		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 10
 	$(BIN)/python examples/split_inference.py --quick
+	$(BIN)/gainnet reproduce closed-loop --quick --out runs/closed-loop-quick
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
 lint: $(VENV)/.installed-dev $(VENV)/.installed-split

@@ -3,10 +3,10 @@
 A :class:`~gainnet.split.latency.SplitProfile` times every stage in a tight loop. Live requests
 run differently: the server computes after idling while the device worked and the link carried
 the activation, the device after idling on the reply, and on a shared machine the speed drifts
-over minutes. On the 2-core reference machine live compute ran 5-17 % (device) and 11-28 %
-(server) slower than profiled, so a tight-loop profile underestimates latency, most where
-compute dominates (a slow device); ``device_factor`` and ``server_factor`` in every
-``gainnet split sweep`` row show what this machine does.
+over minutes. On the 2-core reference machine live compute mostly ran 0-30 % slower than
+profiled (by an amount that changed from run to run), so a tight-loop profile underestimates
+latency, most where compute dominates (a slow device); ``device_factor`` and ``server_factor``
+in every ``gainnet split sweep`` row show what this machine does.
 
 :class:`OnlineCalibration` keeps one speed factor per side, the ratio of the exponentially
 weighted sums of measured and of profiled compute seconds over recent requests (live seconds

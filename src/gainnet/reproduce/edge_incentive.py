@@ -4,7 +4,9 @@ Fig. 4 of the seed: the server's utility while learning, for the GDM, PPO and ra
 (mean and band over 3 seeds); Fig. 5: the final utility and the mean over the second half of
 training. gainnet adds what the seed does not report: the ratio to the exact Stackelberg
 equilibrium (``equilibrium`` expert) on the same held-out populations, in both information
-settings. Every solver gets the same interaction budget (one interaction = one price set for
+settings, and with incomplete information the Bayes-optimal price (``bayes-price`` expert: the
+best any rule can do from what the server sees), the ceiling a learner there can approach.
+Every solver gets the same interaction budget (one interaction = one price set for
 one population and the utility it earned); ``gdm-reward`` learns from the utility alone, like
 PPO. ``feedback="improvement"`` trains both on the seed's binary reward instead (1 if the
 utility rose over the previous interaction, else 0; ``gainnet.core.feedback``); evaluation is
@@ -27,9 +29,13 @@ from gainnet.core.feedback import ImprovementFeedback
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget
 from gainnet.errors import GainnetError
-from gainnet.registry import make_scenario, make_solver
+from gainnet.registry import make_expert, make_scenario, make_solver
 
-SOLVERS = {"gdm-reward": {"batch_size": 32, "warmup_steps": 50}, "ppo": {}, "random": {}}
+SOLVERS = {
+    "gdm-reward": {"batch_size": 32, "warmup_steps": 50, "updates_per_step": 4},
+    "ppo": {},
+    "random": {},
+}
 SETTINGS = ("complete", "incomplete")
 
 
@@ -63,6 +69,8 @@ def run_edge_incentive(
         tell(f"{setting}: {name}, seed {seed + k}", index / len(jobs))
         rows += _learning_curve(setting, name, seed + k, sizes, feedback)
     results = _summarise(rows, sizes, seed) | {"feedback": feedback}
+    tell("incomplete: Bayes-optimal price", 1.0)
+    results["settings"]["incomplete"] |= _bayes_ceiling([seed + k for k in sizes["seeds"]], sizes)
     _write(out, rows, results)
     tell("done", 1.0)
     return results
@@ -101,6 +109,19 @@ def _learning_curve(setting: str, name: str, seed: int, sizes: dict, feedback: s
     if name == "random":  # no learning: the same line across the budget
         rows[-1]["interactions"] = sizes["interactions"]
     return rows
+
+
+def _bayes_ceiling(seeds: list[int], sizes: dict) -> dict:
+    """``bayes-price`` on each seed's held-out populations: utility and ratio, as the solvers'."""
+    scenario = make_scenario("stackelberg-split", preset="seed002", information="incomplete")
+    bayes = make_expert("bayes-price", scenario)
+    utilities, ratios = [], []
+    for seed in seeds:
+        state = scenario.sample(sizes["eval_states"], rng_for(seed, "eval"))
+        optimum = float(scenario.utility(state, scenario.default_expert().solve(state)).mean())
+        utilities.append(float(scenario.utility(state, bayes.solve(state)).mean()))
+        ratios.append(utilities[-1] / optimum)
+    return {"bayes_utility": float(np.mean(utilities)), "bayes_ratio": float(np.mean(ratios))}
 
 
 def _summarise(rows: list[dict], sizes: dict, seed: int) -> dict:
@@ -187,11 +208,20 @@ def _figures(out: Path, rows: list[dict], results: dict) -> None:
             lw=1,
             label="exact equilibrium",
         )
+        if "bayes_utility" in results["settings"][setting]:
+            ax.axhline(
+                results["settings"][setting]["bayes_utility"],
+                color="0.4",
+                ls=":",
+                lw=1.2,
+                label="Bayes-optimal price (what the server sees)",
+            )
         ax.set_title(f"{setting} information")
         ax.set_xlabel("interactions (price, utility) pairs")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("server utility (held-out mean)")
     axes[0].legend(fontsize=8)
+    axes[1].legend(fontsize=8)
     fig.suptitle(
         "Fig. 4: learning the layer price (mean and min-max band over 3 seeds)", fontsize=10
     )
@@ -216,10 +246,15 @@ def _figures(out: Path, rows: list[dict], results: dict) -> None:
         ax.hlines(
             entry["optimum_utility"], i - 1.6 * width, i + 1.6 * width, colors="k", linestyles="--"
         )
+        if "bayes_utility" in entry:
+            ax.hlines(
+                entry["bayes_utility"], i - 1.6 * width, i + 1.6 * width, colors="0.4", ls=":"
+            )
     ax.set_xticks(range(len(SETTINGS)), [f"{s} information" for s in SETTINGS])
     ax.set_ylabel("server utility")
     ax.set_title(
-        "Fig. 5: final utility (bars), mean over the second half (hatched), equilibrium (dashed)",
+        "Fig. 5: final utility (bars), mean over the second half (hatched), equilibrium (dashed), "
+        "Bayes-optimal price (dotted)",
         fontsize=9,
     )
     ax.legend(fontsize=8)
@@ -248,6 +283,11 @@ def _report(results: dict) -> str:
             ratio = f"{e['final_ratio_mean']:.4f}, {e['final_ratio_min']:.4f}"
             lines.append(
                 f"| {setting} | {name} | {final} | {ratio} | {e['second_half_utility_mean']:.3f} |"
+            )
+        if "bayes_utility" in entry:
+            lines.append(
+                f"| {setting} | Bayes-optimal price (ceiling) | {entry['bayes_utility']:.3f} "
+                f"| {entry['bayes_ratio']:.4f} | |"
             )
         lines.append(f"| {setting} | exact equilibrium | {entry['optimum_utility']:.3f} | 1 | |")
     lines += ["", "![Fig. 4](fig4.png)", "", "![Fig. 5](fig5.png)", ""]

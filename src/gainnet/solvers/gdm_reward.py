@@ -11,6 +11,9 @@ Reads top to bottom. Each step:
    decode them differentiably and take a gradient step on ``-Q`` (or on ``-utility`` when
    ``gradient="utility"`` and the scenario's utility is differentiable).
 
+Steps 2 and 3 repeat ``updates_per_step`` times per exploration batch (later repeats on
+replayed states): where interactions are what is scarce, more learning per interaction.
+
 Why it does not collapse to equal power like the reference code: the sampler has no in-place
 clamps (pitfall 5), and the scenario's differentiable decode passes gradient to switched-off
 channels (straight-through on [-1, 0]) while a soft penalty keeps actions in [-1, 1].
@@ -60,6 +63,9 @@ class GDMRewardConfig:
         Share of each exploration batch that takes uniformly random actions in [-1, 1].
     warmup_steps : int
         Critic-only steps before the policy starts following it.
+    updates_per_step : int
+        Critic and policy gradient steps per exploration batch (the update-to-data ratio):
+        more learning from the same interactions, at proportionally more compute.
     """
 
     hidden: int = 128
@@ -77,8 +83,11 @@ class GDMRewardConfig:
     explore_std_end: float = 0.05
     random_fraction: float = 0.1
     warmup_steps: int = 200
+    updates_per_step: int = 1
 
     def __post_init__(self) -> None:
+        if isinstance(self.updates_per_step, bool) or int(self.updates_per_step) < 1:
+            raise GainnetError(f"updates_per_step must be >= 1, got {self.updates_per_step!r}")
         if self.gradient not in ("critic", "utility"):
             raise GainnetError(f"gradient must be 'critic' or 'utility', got {self.gradient!r}")
 
@@ -190,31 +199,39 @@ class GDMReward(DiffusionSolver):
                 decision=torch.from_numpy(decision.astype(np.float32)),
                 utility=torch.from_numpy(((utility - u_mean) / u_scale).astype(np.float32)),
             )
-            if cfg.gradient == "critic":
-                batch = replay.sample(cfg.batch_size, generator)
-                q = self.critic(
-                    policy.normalise(batch["obs"]), (batch["decision"] - d_mean) * d_scale
-                )
-                critic_loss = torch.mean((q - batch["utility"].squeeze(-1)) ** 2)
-                critic_opt.zero_grad(set_to_none=True)
-                critic_loss.backward()
-                critic_opt.step()
-                metrics["critic_loss"] = critic_loss.detach().item()
-            # 3. policy step through the differentiable sampler
-            if clock.step >= cfg.warmup_steps or cfg.gradient == "utility":
-                noise = torch.randn(obs.shape[0], scenario.action_dim, generator=generator)
-                action_t = policy.sample(obs, noise)
-                decision_t = scenario.decode_torch(obs, action_t)
+            for update in range(int(cfg.updates_per_step)):
+                # the first update's policy step uses the fresh states, later ones replayed ones
+                replayed = cfg.gradient == "critic" or update > 0
+                batch = replay.sample(cfg.batch_size, generator) if replayed else {}
+                actor_obs = obs if update == 0 else batch["obs"]
                 if cfg.gradient == "critic":
-                    value = self.critic(policy.normalise(obs), (decision_t - d_mean) * d_scale)
-                else:
-                    value = (scenario.utility_torch(obs, decision_t) - u_mean) / u_scale
-                bound = torch.relu(action_t.abs() - 1.0).pow(2).sum(dim=-1)
-                actor_loss = (-value + bound).mean()
-                actor_opt.zero_grad(set_to_none=True)
-                actor_loss.backward()
-                actor_opt.step()
-                metrics["actor_value"] = value.detach().mean().item()
+                    q = self.critic(
+                        policy.normalise(batch["obs"]), (batch["decision"] - d_mean) * d_scale
+                    )
+                    critic_loss = torch.mean((q - batch["utility"].squeeze(-1)) ** 2)
+                    critic_opt.zero_grad(set_to_none=True)
+                    critic_loss.backward()
+                    critic_opt.step()
+                    metrics["critic_loss"] = critic_loss.detach().item()
+                # 3. policy step through the differentiable sampler
+                if clock.step >= cfg.warmup_steps or cfg.gradient == "utility":
+                    noise = torch.randn(
+                        actor_obs.shape[0], scenario.action_dim, generator=generator
+                    )
+                    action_t = policy.sample(actor_obs, noise)
+                    decision_t = scenario.decode_torch(actor_obs, action_t)
+                    if cfg.gradient == "critic":
+                        value = self.critic(
+                            policy.normalise(actor_obs), (decision_t - d_mean) * d_scale
+                        )
+                    else:
+                        value = (scenario.utility_torch(actor_obs, decision_t) - u_mean) / u_scale
+                    bound = torch.relu(action_t.abs() - 1.0).pow(2).sum(dim=-1)
+                    actor_loss = (-value + bound).mean()
+                    actor_opt.zero_grad(set_to_none=True)
+                    actor_loss.backward()
+                    actor_opt.step()
+                    metrics["actor_value"] = value.detach().mean().item()
             clock.tick(metrics)
         policy.eval()
         self._weights_changed()

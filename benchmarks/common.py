@@ -30,3 +30,14 @@ def machine() -> str:
 
     cpu = platform.processor() or platform.machine()
     return f"{cpu}, {os.cpu_count()} cores, python {platform.python_version()}"
+
+
+def save_rows(rows: list[dict], path: Path) -> Path:
+    """Write ``rows`` (dicts with the same keys) to the CSV ``path``; returns ``path``."""
+    import csv
+
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return path

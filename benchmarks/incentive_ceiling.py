@@ -12,7 +12,6 @@ observed mean estimate), over that of the complete-information equilibrium. Writ
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import sys
@@ -26,7 +25,7 @@ import numpy as np
 import gainnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine
+from common import commit, machine, save_rows
 
 HERE = Path(__file__).resolve().parent
 
@@ -60,10 +59,7 @@ def main() -> None:
             rows.append({"rule": name, "samples": m, "seed": seed, "ratio": ratio, "s": seconds})
             print(rows[-1], file=sys.stderr, flush=True)
     path = HERE / "results" / "incentive_ceiling.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    save_rows(rows, path)
     print(f"commit {at}, {machine()}, 1,000 populations per seed, 1 BLAS thread\n")
     print("| rule | prior draws | ratio to the complete-information optimum (per seed) | mean |")
     print("|---|---|---|---|")

@@ -10,7 +10,6 @@ repeated calls, and per instance in a batch of 1,000. Writes
 
 from __future__ import annotations
 
-import csv
 import os
 import sys
 import time
@@ -23,7 +22,7 @@ import numpy as np
 import gainnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine
+from common import commit, machine, save_rows
 
 HERE = Path(__file__).resolve().parent
 
@@ -56,10 +55,7 @@ def main() -> None:
             }
         )
     path = HERE / "results" / "incentive_experts.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    save_rows(rows, path)
     print(f"commit {commit()}, {machine()}, NumPy BLAS threads 1")
     print("| scenario | size | expert | one instance | per instance, batch 1000 |")
     print("|---|---|---|---|---|")

@@ -16,7 +16,6 @@ percentile, feasibility (IR/IC for contracts) and latency. On ``stackelberg-spli
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import os
 import sys
@@ -30,7 +29,7 @@ import torch
 import gainnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine
+from common import commit, machine, save_rows
 
 HERE = Path(__file__).resolve().parent
 
@@ -78,10 +77,7 @@ def main() -> None:
                     }
                 )
     path = HERE / "results" / "incentive_learning.csv"
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    save_rows(rows, path)
     print(f"commit {at}, {machine()}, torch threads {torch.get_num_threads()}")
     print("| scenario | steps | labels per state | denoising steps | N | ratio | p05 | feasible "
           "| batched | single | expert |")  # fmt: skip

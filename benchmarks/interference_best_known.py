@@ -13,7 +13,6 @@ what a target of the form "x times WMMSE" can ask for. Writes
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -26,7 +25,7 @@ import numpy as np
 import gainnet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine
+from common import commit, machine, save_rows
 
 HERE = Path(__file__).resolve().parent
 INSTANCES, CHUNK = 1000, 100
@@ -62,10 +61,7 @@ def main() -> None:
             )
             print(rows[-1], file=sys.stderr, flush=True)
     path = HERE / "results" / "interference_best_known.csv"
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    save_rows(rows, path)
     print(f"commit {at}, {machine()}, {INSTANCES} instances, 1 BLAS thread\n")
     print("| K | WMMSE starts | mean sum rate / one WMMSE run | instances improved | time |")
     print("|---|---|---|---|---|")

@@ -34,7 +34,7 @@ import torch
 
 from gainnet.split.concurrency import measure_concurrency
 from gainnet.split.device import ServerConnection, SplitDevice
-from gainnet.split.encoder import RAW_SPLIT
+from gainnet.split.encoder import RAW_SPLIT, parse_split_label
 from gainnet.split.fidelity import codec_fidelity
 from gainnet.split.knowledge import load_topics
 from gainnet.split.link import Link
@@ -42,7 +42,7 @@ from gainnet.split.models import make_encoder, sample_inputs
 from gainnet.split.netns import kernel_link, kernel_link_support
 from gainnet.split.profile import profile_split, write_profile
 from gainnet.split.spawn import spawned_server
-from gainnet.split.sweep import plot_sweep, run_sweep, write_csv
+from gainnet.split.sweep import plot_sweep, run_sweep, wire_codec, write_csv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import commit, machine
@@ -141,8 +141,8 @@ def confirm_picks(address, encoder, inputs, picks, links, slowdown, shaper) -> l
             device = SplitDevice(encoder, conn, slowdown=slowdown)
             for i in range(CONFIRM_ROUNDS):
                 for label in (measured, predicted) if i % 2 == 0 else (predicted, measured):
-                    split = RAW_SPLIT if label == "raw" else int(label)
-                    codec = "fp32" if split == RAW_SPLIT else pick["codec"]
+                    split = parse_split_label(label)
+                    codec = wire_codec(pick["codec"], split)
                     seconds[label].append(device.infer(inputs, split, codec).total_s)
         median = {k: float(np.median(v)) for k, v in seconds.items()}
         loss = 100 * (median[predicted] / median[measured] - 1)

@@ -24,7 +24,7 @@ def test_each_exploration_batch_gets_updates_per_step_critic_and_policy_steps(up
     assert scenario.is_feasible(state, solver.decide(state)).all()
 
 
-@pytest.mark.parametrize("bad", [0, -2, True])
+@pytest.mark.parametrize("bad", [0, -2, True, 2.5, "4"])
 def test_bad_updates_per_step_is_refused(bad):
     scenario = gainnet.make_scenario("stackelberg-split")
     with pytest.raises(GainnetError, match="updates_per_step"):

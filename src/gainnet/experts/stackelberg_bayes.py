@@ -98,16 +98,16 @@ class BayesPrice(Expert):
                 "exact expert is 'equilibrium'"
             )
         p = scenario.params
+        if p.beta_noise == 0.0:
+            raise GainnetError("bayes-price needs beta_noise > 0 (a noiseless mean is a point)")
         rng = rng_for(self.config.seed, "bayes-price prior")
         #: prior draws of beta, [M, N]
         self.beta_draws = rng.uniform(p.beta_low, p.beta_high, (self.config.samples, p.num_devices))
 
     def weights(self, beta_estimate: np.ndarray) -> np.ndarray:
         """Posterior weights ``[n, M]`` of the prior draws given the observed estimates ``[n]``."""
-        sigma = self.scenario.params.beta_noise
         mean = self.beta_draws.mean(axis=1)[None, :]
-        if sigma == 0.0:
-            raise GainnetError("bayes-price needs beta_noise > 0 (a noiseless mean is a point)")
+        sigma = self.scenario.params.beta_noise
         z = (np.asarray(beta_estimate, dtype=float)[:, None] / mean - 1.0) / sigma
         log_w = -0.5 * z**2 - np.log(mean)
         log_w -= log_w.max(axis=1, keepdims=True)

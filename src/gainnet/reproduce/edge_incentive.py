@@ -78,8 +78,7 @@ def run_edge_incentive(
 
 def _learning_curve(setting: str, name: str, seed: int, sizes: dict, feedback: str) -> list[dict]:
     scenario = make_scenario("stackelberg-split", preset="seed002", information=setting)
-    state = scenario.sample(sizes["eval_states"], rng_for(seed, "eval"))
-    optimum = float(scenario.utility(state, scenario.default_expert().solve(state)).mean())
+    state, optimum = _held_out(scenario, seed, sizes)
     trained_on = ImprovementFeedback(scenario) if feedback == "improvement" else scenario
     solver = make_solver(name, trained_on, seed=seed, **SOLVERS[name])
     per_step = int(getattr(solver.config, "batch_size", 1)) if name == "gdm-reward" else 1
@@ -111,14 +110,19 @@ def _learning_curve(setting: str, name: str, seed: int, sizes: dict, feedback: s
     return rows
 
 
+def _held_out(scenario, seed: int, sizes: dict):
+    """A seed's held-out populations and the exact equilibrium's mean utility on them."""
+    state = scenario.sample(sizes["eval_states"], rng_for(seed, "eval"))
+    return state, float(scenario.utility(state, scenario.default_expert().solve(state)).mean())
+
+
 def _bayes_ceiling(seeds: list[int], sizes: dict) -> dict:
     """``bayes-price`` on each seed's held-out populations: utility and ratio, as the solvers'."""
     scenario = make_scenario("stackelberg-split", preset="seed002", information="incomplete")
     bayes = make_expert("bayes-price", scenario)
     utilities, ratios = [], []
     for seed in seeds:
-        state = scenario.sample(sizes["eval_states"], rng_for(seed, "eval"))
-        optimum = float(scenario.utility(state, scenario.default_expert().solve(state)).mean())
+        state, optimum = _held_out(scenario, seed, sizes)
         utilities.append(float(scenario.utility(state, bayes.solve(state)).mean()))
         ratios.append(utilities[-1] / optimum)
     return {"bayes_utility": float(np.mean(utilities)), "bayes_ratio": float(np.mean(ratios))}

@@ -86,7 +86,8 @@ class GDMRewardConfig:
     updates_per_step: int = 1
 
     def __post_init__(self) -> None:
-        if isinstance(self.updates_per_step, bool) or int(self.updates_per_step) < 1:
+        upd = self.updates_per_step
+        if isinstance(upd, bool) or not isinstance(upd, int | np.integer) or upd < 1:
             raise GainnetError(f"updates_per_step must be >= 1, got {self.updates_per_step!r}")
         if self.gradient not in ("critic", "utility"):
             raise GainnetError(f"gradient must be 'critic' or 'utility', got {self.gradient!r}")
@@ -199,7 +200,7 @@ class GDMReward(DiffusionSolver):
                 decision=torch.from_numpy(decision.astype(np.float32)),
                 utility=torch.from_numpy(((utility - u_mean) / u_scale).astype(np.float32)),
             )
-            for update in range(int(cfg.updates_per_step)):
+            for update in range(cfg.updates_per_step):
                 # the first update's policy step uses the fresh states, later ones replayed ones
                 replayed = cfg.gradient == "critic" or update > 0
                 batch = replay.sample(cfg.batch_size, generator) if replayed else {}

@@ -43,12 +43,10 @@ def _setup(threads: int) -> None:
 
 def _parse_split(text: str) -> int:
     from gainnet.errors import GainnetError
-    from gainnet.split.encoder import RAW_SPLIT
+    from gainnet.split.encoder import parse_split_label
 
-    if text == "raw":
-        return RAW_SPLIT
     try:
-        return int(text)
+        return parse_split_label(text)
     except ValueError:
         raise GainnetError(f"--split takes 'raw' or a layer count, got {text!r}") from None
 

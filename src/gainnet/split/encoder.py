@@ -26,6 +26,11 @@ def split_label(split: int) -> str:
     return "raw" if split == RAW_SPLIT else str(split)
 
 
+def parse_split_label(label: str) -> int:
+    """Inverse of :func:`split_label`; raises ``ValueError`` on anything else."""
+    return RAW_SPLIT if label == "raw" else int(label)
+
+
 @dataclass
 class Activation:
     """What crosses the link after the device's part.

@@ -16,7 +16,7 @@ import numpy as np
 from gainnet.errors import GainnetError
 from gainnet.split.calibration import OnlineCalibration
 from gainnet.split.device import ServerConnection, SplitDevice
-from gainnet.split.encoder import RAW_SPLIT, SplitEncoder, split_label
+from gainnet.split.encoder import RAW_SPLIT, SplitEncoder, parse_split_label, split_label
 from gainnet.split.latency import SplitProfile
 from gainnet.split.link import Link
 
@@ -80,7 +80,7 @@ def run_sweep(
             ]
             if online.observed == 0:
                 for codec, split in points:
-                    _observe(online, device.infer(inputs, split, _wire(codec, split)))
+                    _observe(online, device.infer(inputs, split, wire_codec(codec, split)))
             results: dict[tuple, list] = {point: [] for point in points}
             online_s: dict[tuple, list] = {point: [] for point in points}
             round_profiles = []
@@ -88,10 +88,10 @@ def run_sweep(
                 if reprofile is not None:
                     round_profiles.append(reprofile())
                 for codec, split in points:
-                    wire_codec = _wire(codec, split)
-                    predicted = online.predict(split, wire_codec, link)["total_s"]
+                    wire = wire_codec(codec, split)
+                    predicted = online.predict(split, wire, link)["total_s"]
                     online_s[codec, split].append(online.factors() | {"total_s": predicted})
-                    result = device.infer(inputs, split, wire_codec)
+                    result = device.infer(inputs, split, wire)
                     _observe(online, result)
                     results[codec, split].append(result)
                     if progress:
@@ -108,7 +108,7 @@ def run_sweep(
                     targets,
                     labels,
                 )
-                first = profile.predict(split, _wire(codec, split), link)
+                first = profile.predict(split, wire_codec(codec, split), link)
                 rows.append(
                     row
                     | {"shaping": shaping, "predicted_first_s": first["total_s"]}
@@ -117,7 +117,7 @@ def run_sweep(
     return rows
 
 
-def _wire(codec: str, split: int) -> str:
+def wire_codec(codec: str, split: int) -> str:
     """The codec on the wire: the raw split always sends its input at fp32."""
     return "fp32" if split == RAW_SPLIT else codec
 
@@ -195,7 +195,7 @@ def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
         for (link_bw, codec), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
             if link_bw != bw:
                 continue
-            xs = [-1 if r["split"] == "raw" else int(r["split"]) for r in group]
+            xs = [parse_split_label(r["split"]) for r in group]
             line = ax.plot(xs, [1000 * r["measured_median_s"] for r in group], "o-", label=codec)
             model_ms = [1000 * r["predicted_online_s"] for r in group]
             ax.plot(xs, model_ms, "--", color=line[0].get_color())

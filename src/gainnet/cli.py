@@ -11,29 +11,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-app = typer.Typer(
-    add_completion=False,
-    no_args_is_help=True,
-    help="Generative diffusion solvers for network decisions, measured against exact experts.",
-)
-out = Console(width=None if sys.stdout.isatty() else 110)
-err = Console(stderr=True)
+from gainnet.cli_common import ThreadsOption, err, fail, new_app, out
+from gainnet.errors import GainnetError
 
-ThreadsOption = Annotated[
-    int, typer.Option("--threads", help="torch threads (1 is best on 2 cores)")
-]
+app = new_app(
+    help="Generative diffusion solvers for network decisions, measured against exact experts."
+)
 
 
 def _set_threads(threads: int) -> None:
     import torch
 
-    torch.set_num_threads(max(1, threads))
+    torch.set_num_threads(threads)
 
 
 def _parse_value(text: str) -> Any:
@@ -49,10 +43,9 @@ def split_settings(scenario_name: str, solver_name: str, settings: list[str]) ->
     A key may be prefixed ``scenario.`` or ``solver.`` to say which; otherwise it goes to
     whichever of the two has a field of that name.
     """
-    from gainnet.errors import GainnetError, UnknownNameError
-    from gainnet.registry import SCENARIOS, SOLVERS, _load_builtins
+    from gainnet.core.registry import SCENARIOS, SOLVERS
+    from gainnet.errors import UnknownNameError
 
-    _load_builtins()
     scenario_keys = [f.name for f in dataclasses.fields(SCENARIOS.get(scenario_name).Params)]
     solver_keys = [f.name for f in dataclasses.fields(SOLVERS.get(solver_name).Config)]
     scenario_params: dict[str, Any] = {}
@@ -109,16 +102,15 @@ def fit_with_progress(solver, budget, expert, label: str, quiet: bool = False):
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(code=2)
+    fail(exc)
 
 
 @app.command("list")
 def list_command() -> None:
     """List scenarios (with presets and parameters), experts and solvers."""
-    from gainnet.registry import EXPERTS, SCENARIOS, SOLVERS, _load_builtins
+    from gainnet.core.registry import EXPERTS, SCENARIOS, SOLVERS, load_builtins
 
-    _load_builtins()
+    load_builtins()
     table = Table(title="scenarios")
     for col in ("name", "presets", "parameters", "default expert"):
         table.add_column(col)
@@ -377,7 +369,7 @@ def reproduce(
     threads: ThreadsOption = 1,
 ) -> None:
     """Reproduce a seed paper's case study: report.md, results.json, CSVs and figures."""
-    from gainnet.errors import GainnetError, UnknownNameError
+    from gainnet.errors import UnknownNameError
 
     cases = {"aigx": "gainnet.reproduce.aigx:run_aigx",
              "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive",
@@ -439,6 +431,9 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except BrokenPipeError:  # stdout closed early (e.g. piped into `head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

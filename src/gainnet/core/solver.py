@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from gainnet.core.registry import build_params, params_to_dict
-from gainnet.errors import GainnetError
+from gainnet.core.validation import Validated, setting
+from gainnet.errors import GainnetError, InvalidConfigError
 
 if TYPE_CHECKING:
     from gainnet.core.expert import Expert
@@ -28,8 +28,14 @@ CHECKPOINT_FORMAT = "gainnet-solver"
 CHECKPOINT_VERSION = 1
 
 
+#: the most training steps, seconds and expert labels one Budget may ask for
+MAX_BUDGET_STEPS = 10**9
+MAX_BUDGET_SECONDS = 30 * 86_400.0
+MAX_BUDGET_LABELS = 10**8
+
+
 @dataclasses.dataclass(frozen=True)
-class Budget:
+class Budget(Validated):
     """How much a solver may spend in :meth:`Solver.fit`; training stops at the first limit hit.
 
     Attributes
@@ -43,17 +49,13 @@ class Budget:
         Most expert-labelled instances the solver may use (imitation solvers only).
     """
 
-    steps: int | None = None
-    seconds: float | None = None
-    expert_labels: int | None = None
+    steps: int | None = setting(None, low=1, high=MAX_BUDGET_STEPS)
+    seconds: float | None = setting(None, gt=0, high=MAX_BUDGET_SECONDS)
+    expert_labels: int | None = setting(None, low=1, high=MAX_BUDGET_LABELS)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if self.steps is None and self.seconds is None:
-            raise GainnetError("a Budget needs steps=... or seconds=... (or both)")
-        for name in ("steps", "seconds", "expert_labels"):
-            value = getattr(self, name)
-            if value is not None and not (math.isfinite(value) and value > 0):
-                raise GainnetError(f"Budget.{name} must be a positive number, got {value!r}")
+            raise InvalidConfigError("a Budget needs steps=... or seconds=... (or both)")
 
     def progress(self, step: int, elapsed_s: float) -> float:
         """Fraction of the budget used, in [0, 1] (the larger of steps and seconds)."""

@@ -14,8 +14,8 @@ import itertools
 import numpy as np
 
 from gainnet.core.expert import Expert
+from gainnet.core.registry import EXPERTS
 from gainnet.errors import GainnetError
-from gainnet.registry import EXPERTS
 from gainnet.wireless.interference import sum_rate_ic_bps_per_hz
 
 MAX_USERS = 3

@@ -26,10 +26,10 @@ import dataclasses
 import numpy as np
 
 from gainnet.core.expert import Expert
+from gainnet.core.registry import EXPERTS
 from gainnet.core.seeding import rng_for
 from gainnet.errors import GainnetError
 from gainnet.games.split_pricing import TIE_MARGIN, layer_values, switching_prices
-from gainnet.registry import EXPERTS
 
 
 @dataclasses.dataclass(frozen=True)

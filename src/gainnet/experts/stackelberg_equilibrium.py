@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from gainnet.core.expert import Expert
+from gainnet.core.registry import EXPERTS
 from gainnet.games.split_pricing import leader_candidates, leader_optimum
-from gainnet.registry import EXPERTS
 
 
 @EXPERTS.register("equilibrium")

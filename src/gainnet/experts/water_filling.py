@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from gainnet.core.expert import Expert
+from gainnet.core.registry import EXPERTS
 from gainnet.core.scenario import StateBatch
-from gainnet.registry import EXPERTS
 
 
 def water_filling_power_w(

@@ -24,9 +24,9 @@ import dataclasses
 import numpy as np
 
 from gainnet.core.expert import Expert
+from gainnet.core.registry import EXPERTS
 from gainnet.core.seeding import rng_for
 from gainnet.errors import GainnetError
-from gainnet.registry import EXPERTS
 from gainnet.wireless.interference import sum_rate_ic_bps_per_hz
 
 #: WMMSE powers below this fraction of P_max are reported as exactly 0

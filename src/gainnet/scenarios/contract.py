@@ -18,10 +18,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
 from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
 from gainnet.games.contract_theory import binding_payments, provider_utility, violations
-from gainnet.registry import SCENARIOS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,9 +35,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
 from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
-from gainnet.registry import SCENARIOS
 from gainnet.wireless.interference import geometric_gains, sum_rate_ic_bps_per_hz
 
 FEASIBILITY_TOL = 1e-9

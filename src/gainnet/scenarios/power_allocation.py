@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
+from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
 from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
-from gainnet.registry import SCENARIOS
 from gainnet.wireless.rain import rain_power_gain
 from gainnet.wireless.rates import sum_rate_bps_per_hz
 

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
 from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
 from gainnet.games.split_pricing import (
@@ -33,7 +34,6 @@ from gainnet.games.split_pricing import (
     server_utility,
     snap_down,
 )
-from gainnet.registry import SCENARIOS
 
 #: c(l) = a*l + b of the ViT-B/32-shaped encoder, batch 1, 1 thread (benchmarks/results/
 #: split_profile_vit.json, `python benchmarks/split_inference.py`, commit 5587ee1)

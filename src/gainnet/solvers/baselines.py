@@ -6,10 +6,10 @@ import dataclasses
 
 import numpy as np
 
+from gainnet.core.registry import SOLVERS
 from gainnet.core.scenario import StateBatch
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, Solver
-from gainnet.registry import SOLVERS
 
 
 @dataclasses.dataclass(frozen=True)

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 
 from gainnet.adapters.gymnasium_env import ScenarioEnv
+from gainnet.core.registry import SOLVERS
 from gainnet.core.scenario import StateBatch
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, Solver, TrainingClock
-from gainnet.registry import SOLVERS
 
 
 def _reward_scale(scenario) -> float:

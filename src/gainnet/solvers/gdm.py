@@ -15,10 +15,10 @@ import math
 import numpy as np
 import torch
 
+from gainnet.core.registry import SOLVERS
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, TrainingClock
 from gainnet.errors import GainnetError
-from gainnet.registry import SOLVERS
 from gainnet.solvers.diffusion_solver import DiffusionSolver
 
 

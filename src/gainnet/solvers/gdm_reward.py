@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from gainnet.core.registry import SOLVERS
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, TrainingClock
 from gainnet.errors import GainnetError
-from gainnet.registry import SOLVERS
 from gainnet.solvers.diffusion_solver import DiffusionSolver
 from gainnet.solvers.gdm import cosine_lr
 

@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-split_app = typer.Typer(
-    no_args_is_help=True,
+from gainnet.cli_common import fail, new_app
+
+split_app = new_app(
     help="Split a transformer between an edge device and an edge server over real TCP.",
 )
 out = Console(width=None if sys.stdout.isatty() else 110)
@@ -31,8 +32,7 @@ ThreadsOption = Annotated[int, typer.Option("--threads", help="torch threads")]
 
 
 def _fail(exc: Exception) -> None:
-    err.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(code=2)
+    fail(exc)
 
 
 def _setup(threads: int) -> None:

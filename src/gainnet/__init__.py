@@ -21,8 +21,10 @@ from gainnet.core.solver import Budget, FitInfo, FitReport, Solver
 from gainnet.errors import (
     CheckpointError,
     GainnetError,
+    InvalidConfigError,
     InvalidDecisionError,
     InvalidStateError,
+    StoreError,
     UnknownNameError,
 )
 from gainnet.evaluation import Evaluation, evaluate
@@ -57,12 +59,14 @@ __all__ = [
     "FitInfo",
     "FitReport",
     "GainnetError",
+    "InvalidConfigError",
     "InvalidDecisionError",
     "InvalidStateError",
     "Phase",
     "Scenario",
     "Solver",
     "StateBatch",
+    "StoreError",
     "UnknownNameError",
     "__version__",
     "evaluate",

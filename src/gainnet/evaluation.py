@@ -10,9 +10,12 @@ import time
 import numpy as np
 
 from gainnet.core.scenario import Scenario
-from gainnet.core.seeding import rng_for
+from gainnet.core.seeding import check_seed, rng_for
 from gainnet.core.solver import Solver
-from gainnet.errors import GainnetError
+from gainnet.core.validation import check_int_arg
+
+#: the most held-out instances one evaluation scores (memory is bounded by ``sample`` too)
+MAX_EVAL_INSTANCES = 10_000_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +94,9 @@ def evaluate(
     is then NaN).
     """
     scenario = scenario if scenario is not None else solver.scenario
-    if int(instances) < 1:
-        raise GainnetError(f"instances must be >= 1, got {instances}")
-    state = scenario.sample(int(instances), rng_for(seed, "eval"))
+    instances = check_int_arg(instances, "instances", 1, MAX_EVAL_INSTANCES)
+    single_repeats = check_int_arg(single_repeats, "single_repeats", 0, 10_000)
+    state = scenario.sample(instances, rng_for(check_seed(seed), "eval"))
     expert = scenario.default_expert()
     start = time.perf_counter()
     expert_decision = expert.solve(state)

@@ -205,3 +205,61 @@ def test_differentiable_maths_matches_the_numpy_maths(scenario, state):
         utility_t.detach().numpy(), utility, rtol=1e-5, atol=1e-6 * np.abs(utility).max()
     )
     utility_t.sum().backward()  # and it is differentiable
+
+
+@pytest.mark.parametrize("n", [2.5, "3", 3.0, True, 0, -1, None])
+def test_sample_refuses_counts_that_are_not_positive_integers(scenario, n):
+    with pytest.raises(gainnet.InvalidConfigError, match="instances to sample"):
+        scenario.sample(n, gainnet.rng_for(0, "eval"))
+
+
+@pytest.mark.parametrize("rng", [None, 0, np.random.RandomState(0)])
+def test_sample_refuses_anything_but_a_generator(scenario, rng):
+    with pytest.raises(gainnet.InvalidConfigError, match=r"numpy\.random\.Generator"):
+        scenario.sample(2, rng)
+
+
+def test_sample_refuses_a_batch_too_large_for_memory(scenario):
+    with pytest.raises(gainnet.InvalidConfigError, match="GiB"):
+        scenario.sample(10**8, gainnet.rng_for(0, "eval"))
+
+
+@pytest.mark.parametrize("kind", ["strings", "objects"])
+def test_non_numeric_states_are_refused_before_numpy_sees_them(scenario, state, kind):
+    changed = {}
+    for name, value in _fields(state).items():
+        value = np.asarray(value)
+        changed[name] = value.astype(str) if kind == "strings" else value.astype(object)
+    bad = type(state)(**changed)
+    for call in (
+        lambda: scenario.observe(bad),
+        lambda: scenario.default_expert().solve(bad),
+        lambda: scenario.decode(bad, _random_actions(scenario, N)),
+    ):
+        with pytest.raises(gainnet.InvalidStateError, match="real numbers"):
+            call()
+
+
+def test_decisions_with_wrong_dtype_shape_or_values_are_refused(scenario, state):
+    decision = np.asarray(scenario.default_expert().solve(state), dtype=float)
+    with pytest.raises(gainnet.InvalidDecisionError, match="real numbers"):
+        scenario.utility(state, decision.astype(str))
+    with pytest.raises(gainnet.InvalidDecisionError, match="rows"):
+        scenario.utility(state, decision[:-1])
+    with pytest.raises(gainnet.InvalidDecisionError, match="NaN"):
+        scenario.utility(state, np.full_like(decision, np.nan))
+    with pytest.raises(gainnet.InvalidDecisionError, match="real numbers"):
+        scenario.decode(state, np.full((N, scenario.action_dim), "x"))
+
+
+def test_a_non_finite_utility_is_an_error_not_a_result(scenario, state):
+    """Huge finite decisions (1e308) are infeasible; wherever their utility overflows, the
+    scenario says so instead of returning inf."""
+    decision = np.full((N, scenario.decision_dim), 1e308)
+    assert not scenario.is_feasible(state, decision).any()
+    try:
+        utility = scenario.utility(state, decision)
+    except gainnet.InvalidDecisionError as exc:
+        assert "not finite" in str(exc)
+    else:
+        assert np.all(np.isfinite(utility))

@@ -11,13 +11,15 @@ import gainnet
 from gainnet.games.contract_theory import isotonic, provider_utility, violations
 
 
-def solve_with_cvxpy(theta, prior, cost):
-    """max sum pi (r - c q) s.t. all IR and IC, in variables u = ln(1 + q) (convex)."""
+def solve_with_cvxpy(theta, prior, cost, cap=None):
+    """max sum pi (r - c q) s.t. all IR and IC (and q <= cap), in u = ln(1 + q) (convex)."""
     cp = pytest.importorskip("cvxpy")
     k = len(theta)
     u, r = cp.Variable(k), cp.Variable(k)
     quality = cp.exp(u) - 1
     constraints = [u >= 0, cp.multiply(theta, u) - r >= 0]
+    if cap is not None:
+        constraints.append(u <= np.log1p(cap))
     for a in range(k):
         for b in range(k):
             if a != b:
@@ -29,17 +31,42 @@ def solve_with_cvxpy(theta, prior, cost):
 
 
 @settings(max_examples=25)
-@given(seed=st.integers(0, 10**6), types=st.integers(1, 6), concentration=st.floats(0.3, 20))
-def test_expert_matches_cvxpy_and_is_ir_ic(seed, types, concentration):
-    scenario = gainnet.make_scenario("contract", num_types=types, prior_concentration=concentration)
+@given(
+    seed=st.integers(0, 10**6),
+    types=st.integers(1, 6),
+    concentration=st.floats(0.3, 20),
+    cap=st.sampled_from([None, 10.0, 3.0, 0.5]),
+)
+def test_expert_matches_cvxpy_and_is_ir_ic(seed, types, concentration, cap):
+    """Exact with the model's quality cap (binding at 3 and 0.5) and without one (None)."""
+    scenario = gainnet.make_scenario(
+        "contract", num_types=types, prior_concentration=concentration, quality_max=cap
+    )
     state = scenario.sample(3, gainnet.rng_for(seed, "eval"))
     menu = scenario.default_expert().solve(state)
     assert scenario.is_feasible(state, menu).all()
     ours = scenario.utility(state, menu)
     for i in range(3):
-        reference = solve_with_cvxpy(state.theta[i], state.prior[i], state.cost[i])
+        reference = solve_with_cvxpy(state.theta[i], state.prior[i], state.cost[i], cap)
         assert ours[i] >= reference - 1e-5 * (1 + abs(reference))
         assert ours[i] <= reference + 1e-5 * (1 + abs(reference))
+
+
+def test_the_cap_binds_and_no_cap_decodes_every_uncapped_optimum():
+    """With theta up to 20 and cost down to 0.5 optima reach 39 > 10: the default cap binds
+    on some instances, and without a cap the decoded range still holds every optimum."""
+    params = {"theta_high": 20.0, "cost_low": 0.5, "num_types": 4}
+    capped = gainnet.make_scenario("contract", **params)
+    free = gainnet.make_scenario("contract", quality_max=None, **params)
+    state = capped.sample(100, gainnet.rng_for(0, "eval"))
+    capped_u = capped.utility(state, capped.default_expert().solve(state))
+    best = free.default_expert().solve(state)
+    free_u = free.utility(state, best)
+    assert np.all(capped_u <= free_u + 1e-12) and np.any(capped_u < free_u - 1e-3)
+    assert best[:, :4].max() > 10.0
+    assert not capped.is_feasible(state, best).all()  # above the cap: infeasible when capped
+    roundtrip = free.decode(state, free.encode(state, best))
+    np.testing.assert_allclose(roundtrip, best, rtol=1e-9, atol=1e-9)
 
 
 def test_ironing_is_needed_and_done():

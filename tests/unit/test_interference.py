@@ -169,3 +169,22 @@ def test_bad_states_and_settings_are_refused():
         gainnet.make_expert("wmmse", s, iteration=5)
     with pytest.raises(gainnet.GainnetError, match="max-power"):
         gainnet.make_solver("max-power", gainnet.make_scenario("power-allocation"))
+
+
+@pytest.mark.parametrize("tolerance", [1e-3, 1e-1])
+def test_wmmse_tolerance_stops_each_instance_on_its_own(tolerance):
+    """Sun et al.'s WMMSE stops one instance when an iteration gains <= tolerance; in a batch,
+    every row must equal its instance run alone (a batch-wide stop would run early converged
+    rows longer and late ones just as long, so rows would differ)."""
+    s = scenario(10)
+    state = s.sample(32, gainnet.rng_for(3, "eval"))
+    wmmse = gainnet.make_expert("wmmse", s, tolerance=tolerance, iterations=500)
+    batched = wmmse.solve(state)
+    alone = np.concatenate([wmmse.solve(state.take(i)) for i in range(len(state))])
+    np.testing.assert_allclose(batched, alone, rtol=0, atol=1e-12)
+    # and the rows did stop at different iterations (the case a batch-wide stop gets wrong)
+    rates = []
+    wmmse_iterate(state.gains, np.ones((32, 10)), 1.0, 1.0, 500, tolerance, trace=rates)
+    gains = np.diff(np.stack(rates), axis=0)
+    stops = (gains > tolerance).argmin(axis=0)
+    assert len(set(stops.tolist())) > 1

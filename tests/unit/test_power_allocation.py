@@ -57,7 +57,7 @@ def test_sample_uses_only_the_given_generator(gdmopt):
 
 
 def test_sample_rejects_empty_batches(gdmopt):
-    with pytest.raises(gainnet.GainnetError, match="n >= 1"):
+    with pytest.raises(gainnet.GainnetError, match="instances to sample"):
         gdmopt.sample(0, gainnet.rng_for(0, "test"))
 
 
@@ -118,7 +118,7 @@ def test_is_feasible_catches(change, why, gdmopt):
 
 def test_is_feasible_and_utility_reject_wrong_shapes(gdmopt, rng):
     state = gdmopt.sample(3, rng)
-    with pytest.raises(gainnet.InvalidDecisionError, match=r"\[3, 10\]"):
+    with pytest.raises(gainnet.InvalidDecisionError, match=r"\[n, 10\]"):
         gdmopt.is_feasible(state, np.full((3, 9), 0.3))
     with pytest.raises(gainnet.InvalidDecisionError):
         gdmopt.utility(state, np.full((2, 10), 0.3))
@@ -258,7 +258,7 @@ def test_encode_rejects_all_zero_power(gdmopt):
         (np.where(np.eye(2, 10) > 0, -0.5, 1.0), ">= 0"),
         (np.ones((2, 11)), r"\[n, 10\]"),
         (np.ones((2, 10, 1)), r"\[n, 10\]"),
-        (np.ones((0, 10)), r"\[n, 10\]"),
+        (np.ones((0, 10)), "no instances"),
     ],
     ids=["nan", "inf", "negative", "too-many-channels", "3-d", "empty"],
 )

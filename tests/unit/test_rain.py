@@ -47,7 +47,7 @@ def test_against_the_itur_package_when_installed():
     ],
 )
 def test_bad_rain_parameters(kwargs):
-    with pytest.raises(gainnet.GainnetError, match="rain"):
+    with pytest.raises(gainnet.GainnetError, match=r"rain|carrier_ghz|path_length_km"):
         gainnet.make_scenario("power-allocation", **kwargs)
 
 

@@ -4,6 +4,13 @@ A scenario is pure: randomness comes only through an explicit ``numpy.random.Gen
 Every method works on a whole batch of ``n`` instances without a Python loop per instance.
 It owns feasibility: :meth:`Scenario.decode` maps any real action ``[n, action_dim]`` to a
 feasible decision, and :meth:`Scenario.encode` maps a decision back so imitation targets are exact.
+
+The public methods validate their arguments in one place and then call a hook a subclass
+implements: ``sample -> _sample``, ``observe -> _observe``, ``utility -> _utility``,
+``is_feasible -> _is_feasible``, ``decode -> _decode``, ``encode -> _encode``. A hook receives
+a state that passed :meth:`Scenario.validate_state` and arrays of the right shape as float64
+(decisions finite, except in ``_is_feasible``, which gets non-finite entries as 0 and whose
+rows with them are reported infeasible); a non-finite utility is an error, never a result.
 """
 
 from __future__ import annotations
@@ -14,7 +21,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
+from gainnet.core.arrays import batch_array
 from gainnet.core.registry import params_to_dict
+from gainnet.core.validation import check_allocation, check_int_arg
+from gainnet.errors import InvalidConfigError, InvalidDecisionError
+
+#: the most instances one ``sample`` call draws (memory is bounded separately)
+MAX_SAMPLE_INSTANCES = 10**8
 
 if TYPE_CHECKING:
     from gainnet.core.expert import Expert
@@ -101,33 +114,108 @@ class Scenario(ABC):
         return f"{type(self).__name__}({params_to_dict(self.params)})"
 
     # ----------------------------------------------------------------- batched maths
-    @abstractmethod
     def sample(self, n: int, rng: np.random.Generator) -> StateBatch:
-        """Draw ``n`` independent instances."""
+        """Draw ``n`` independent instances from ``rng`` (e.g. ``gainnet.rng_for(0, "eval")``)."""
+        n = check_int_arg(n, "n (instances to sample)", 1, MAX_SAMPLE_INSTANCES)
+        if not isinstance(rng, np.random.Generator):
+            raise InvalidConfigError(
+                "rng must be a numpy.random.Generator, e.g. gainnet.rng_for(seed, 'train'), "
+                f"got {type(rng).__name__}",
+                "rng",
+                rng,
+            )
+        check_allocation(f"{n} {self.name} instances", n * self.state_bytes_per_instance, 1)
+        return self._sample(n, rng)
+
+    @property
+    def state_bytes_per_instance(self) -> int:
+        """Bytes one sampled instance takes (measured once on a throw-away draw)."""
+        cached = self.__dict__.get("_state_bytes")
+        if cached is None:
+            one = self._sample(1, np.random.default_rng(0))
+            cached = sum(np.asarray(getattr(one, f.name)).nbytes for f in dataclasses.fields(one))
+            self.__dict__["_state_bytes"] = cached
+        return cached
 
     @abstractmethod
     def validate_state(self, state: StateBatch) -> None:
-        """Raise :class:`~gainnet.errors.InvalidStateError` on wrong shapes, NaN or bad values."""
+        """Raise :class:`~gainnet.errors.InvalidStateError` on wrong shapes, NaN or bad values
+        (use :func:`gainnet.core.arrays.real_array` for every field)."""
 
-    @abstractmethod
     def observe(self, state: StateBatch) -> np.ndarray:
         """What a solver sees: ``[n, observation_dim]`` float32."""
+        self.validate_state(state)
+        return self._observe(state)
 
-    @abstractmethod
     def utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        """The objective to maximise for each instance: ``[n]`` float64."""
+        """The objective to maximise for each instance: ``[n]`` float64, always finite."""
+        self.validate_state(state)
+        decision = self.check_decision(state, decision)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is reported below
+            value = np.asarray(self._utility(state, decision))
+        finite = np.isfinite(value)
+        if not np.all(finite):
+            raise InvalidDecisionError(
+                f"the {self.utility_label} of {int((~finite).sum())} of {value.size} decisions "
+                "is not finite (are the decision's values physically sensible?)"
+            )
+        return value
 
-    @abstractmethod
     def is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        """Whether each decision satisfies every constraint: ``[n]`` bool."""
+        """Whether each decision satisfies every constraint: ``[n]`` bool (non-finite: False)."""
+        self.validate_state(state)
+        decision = self.check_decision(state, decision, finite=False)
+        finite = np.isfinite(decision)
+        rows_finite = finite.reshape(len(decision), -1).all(axis=1)
+        safe = np.where(finite, decision, 0.0)
+        with np.errstate(over="ignore", invalid="ignore"):  # huge values are simply infeasible
+            feasible = np.asarray(self._is_feasible(state, safe), dtype=bool)
+        return rows_finite & feasible
 
-    @abstractmethod
     def decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:
-        """Map any real action ``[n, action_dim]`` to a feasible decision."""
+        """Map any real action ``[n, action_dim]`` to a feasible decision (NaN and infinite
+        entries are allowed: every scenario maps them to a feasible decision too)."""
+        self.validate_state(state)
+        rows = len(state)
+        action = batch_array(action, "action", rows, self.action_dim, InvalidDecisionError, False)
+        return self._decode(state, action)
 
-    @abstractmethod
     def encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
         """An action whose :meth:`decode` is ``decision`` (exactly, for feasible decisions)."""
+        self.validate_state(state)
+        return self._encode(state, self.check_decision(state, decision))
+
+    def check_decision(
+        self, state: StateBatch, decision: np.ndarray, finite: bool = True
+    ) -> np.ndarray:
+        """``decision`` as float64 ``[n, decision_dim]``, or ``InvalidDecisionError``."""
+        rows, width = len(state), self.decision_dim
+        return batch_array(decision, "decision", rows, width, InvalidDecisionError, finite)
+
+    # ----------------------------------------------------------------- hooks
+    @abstractmethod
+    def _sample(self, n: int, rng: np.random.Generator) -> StateBatch:
+        """Draw ``n`` (a checked int) instances."""
+
+    @abstractmethod
+    def _observe(self, state: StateBatch) -> np.ndarray:
+        """``[n, observation_dim]`` float32 of a valid state."""
+
+    @abstractmethod
+    def _utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
+        """``[n]`` for a valid state and a finite ``[n, decision_dim]`` decision."""
+
+    @abstractmethod
+    def _is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
+        """``[n]`` bool for a valid state and a ``[n, decision_dim]`` decision."""
+
+    @abstractmethod
+    def _decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:
+        """A feasible decision for every row of ``action`` ``[n, action_dim]`` (may hold NaN)."""
+
+    @abstractmethod
+    def _encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
+        """The action ``[n, action_dim]`` that decodes to a finite ``decision``."""
 
     @abstractmethod
     def default_expert(self) -> Expert:

@@ -1,7 +1,8 @@
 """``contract-optimum``: the exact provider-optimal menu of ``contract``.
 
 See ``games.contract_theory``: virtual types, ironed by weighted isotonic regression, give the
-qualities; binding payments give the prices. Checked in the tests against a cvxpy formulation
+qualities (clipped to the scenario's ``quality_max`` when it has one); binding payments give
+the prices. Checked in the tests against a cvxpy formulation
 with every IR and IC constraint.
 """
 
@@ -24,5 +25,7 @@ class ContractOptimum(Expert):
 
     def _solve(self, state) -> np.ndarray:
         quality = optimal_qualities(state.theta, state.prior, state.cost)
-        quality = np.minimum(quality, self.scenario.params.quality_max)
+        cap = self.scenario.params.quality_max
+        if cap is not None:  # the objective is concave in each ironed block: clipping is exact
+            quality = np.minimum(quality, cap)
         return np.concatenate([quality, binding_payments(state.theta, quality)], axis=1)

@@ -15,6 +15,7 @@ import numpy as np
 
 from gainnet.core.expert import Expert
 from gainnet.core.registry import EXPERTS
+from gainnet.core.validation import Validated, setting
 from gainnet.errors import GainnetError
 from gainnet.wireless.interference import sum_rate_ic_bps_per_hz
 
@@ -24,7 +25,7 @@ CHUNK_POINTS = 2_000_000
 
 
 @dataclasses.dataclass(frozen=True)
-class ExhaustiveConfig:
+class ExhaustiveConfig(Validated):
     """Settings of ``exhaustive``.
 
     Attributes
@@ -33,11 +34,7 @@ class ExhaustiveConfig:
         Power levels per transmitter (>= 2): ``levels^K`` candidates per instance.
     """
 
-    levels: int = 41
-
-    def __post_init__(self) -> None:
-        if isinstance(self.levels, bool) or not isinstance(self.levels, int) or self.levels < 2:
-            raise GainnetError(f"exhaustive levels must be an integer >= 2, got {self.levels!r}")
+    levels: int = setting(41, low=2, high=1000)
 
 
 @EXPERTS.register("exhaustive")

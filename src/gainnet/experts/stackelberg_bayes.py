@@ -28,12 +28,13 @@ import numpy as np
 from gainnet.core.expert import Expert
 from gainnet.core.registry import EXPERTS
 from gainnet.core.seeding import rng_for
+from gainnet.core.validation import Validated, check_allocation, setting
 from gainnet.errors import GainnetError
 from gainnet.games.split_pricing import TIE_MARGIN, layer_values, switching_prices
 
 
 @dataclasses.dataclass(frozen=True)
-class BayesPriceConfig:
+class BayesPriceConfig(Validated):
     """Settings of ``bayes-price``.
 
     Attributes
@@ -46,15 +47,9 @@ class BayesPriceConfig:
         Seed of the prior draws.
     """
 
-    samples: int = 256
-    chunk: int = 64
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("samples", "chunk"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GainnetError(f"{name} must be an integer >= 1, got {value!r}")
+    samples: int = setting(256, low=1, high=100_000)
+    chunk: int = setting(64, low=1, high=100_000)
+    seed: int = setting(0, low=0, high=2**63 - 1)
 
 
 def expected_best_price(
@@ -100,6 +95,11 @@ class BayesPrice(Expert):
         p = scenario.params
         if p.beta_noise == 0.0:
             raise GainnetError("bayes-price needs beta_noise > 0 (a noiseless mean is a point)")
+        cfg = self.config
+        check_allocation(
+            "bayes-price layer values (chunk x samples x num_devices x (num_layers + 1))",
+            cfg.chunk * cfg.samples * p.num_devices * (p.num_layers + 1),
+        )
         rng = rng_for(self.config.seed, "bayes-price prior")
         #: prior draws of beta, [M, N]
         self.beta_draws = rng.uniform(p.beta_low, p.beta_high, (self.config.samples, p.num_devices))

@@ -26,7 +26,7 @@ import numpy as np
 from gainnet.core.expert import Expert
 from gainnet.core.registry import EXPERTS
 from gainnet.core.seeding import rng_for
-from gainnet.errors import GainnetError
+from gainnet.core.validation import Validated, setting
 from gainnet.wireless.interference import sum_rate_ic_bps_per_hz
 
 #: WMMSE powers below this fraction of P_max are reported as exactly 0
@@ -44,15 +44,18 @@ def wmmse_iterate(
 ) -> np.ndarray:
     """Run WMMSE from ``amplitude`` ``[..., K]`` (sqrt of watts); returns the final amplitudes.
 
-    ``gains [..., K, K]`` as in :mod:`gainnet.wireless.interference`. Stops after
-    ``iterations``, or earlier once no instance's sum rate rose by more than ``tolerance``
-    (bit/s/Hz) in the last iteration (``tolerance = 0``: always ``iterations``). ``trace``, if
-    given, receives the sum rate ``[...]`` before the first and after every iteration.
+    ``gains [..., K, K]`` as in :mod:`gainnet.wireless.interference`. Runs ``iterations``;
+    with ``tolerance > 0`` each instance stops on its own once an iteration raised its sum rate
+    by no more than ``tolerance`` (bit/s/Hz), as Sun et al.'s WMMSE does for one instance: a
+    converged row keeps the amplitudes of that last iteration while the others go on, so every
+    row equals the same instance run alone. ``trace``, if given, receives the sum rate
+    ``[...]`` before the first and after every iteration.
     """
     direct = np.sqrt(np.diagonal(gains, axis1=-2, axis2=-1))
     gains_t = np.swapaxes(gains, -1, -2)
     v = np.clip(amplitude, 0.0, np.sqrt(max_power_w))
     rate = sum_rate_ic_bps_per_hz(gains, v**2, noise_power_w)
+    active = np.ones(rate.shape, dtype=bool)
     if trace is not None:
         trace.append(rate)
     for _ in range(int(iterations)):
@@ -62,14 +65,17 @@ def wmmse_iterate(
         weight = w * u**2
         denominator = np.einsum("...kj,...j->...k", gains_t, weight)
         numerator = w * u * direct
-        v = np.divide(numerator, denominator, out=np.zeros_like(v), where=denominator > 0)
-        v = np.clip(v, 0.0, np.sqrt(max_power_w))
+        updated = np.divide(numerator, denominator, out=np.zeros_like(v), where=denominator > 0)
+        updated = np.clip(updated, 0.0, np.sqrt(max_power_w))
+        v = np.where(active[..., None], updated, v)  # converged rows stop updating
         if trace is not None or tolerance > 0:
             new_rate = sum_rate_ic_bps_per_hz(gains, v**2, noise_power_w)
             if trace is not None:
                 trace.append(new_rate)
-            if tolerance > 0 and np.all(new_rate - rate <= tolerance):
-                break
+            if tolerance > 0:
+                active &= new_rate - rate > tolerance
+                if not active.any():
+                    break
             rate = new_rate
     return v
 
@@ -95,7 +101,7 @@ def wmmse_power(
 
 
 @dataclasses.dataclass(frozen=True)
-class WMMSEConfig:
+class WMMSEConfig(Validated):
     """Settings of ``wmmse``.
 
     Attributes
@@ -103,26 +109,18 @@ class WMMSEConfig:
     iterations : int
         Most WMMSE iterations per start (>= 1).
     tolerance : float
-        Stop once no instance's sum rate rose by more than this (bit/s/Hz) in an iteration;
-        0 runs every iteration.
+        An instance stops once an iteration raised its sum rate by no more than this
+        (bit/s/Hz); 0 runs every iteration.
     restarts : int
         Starts per instance (full power first, then random ones); the best is kept.
     seed : int
         Seed of the random starts (the same ``restarts - 1`` starts for every instance).
     """
 
-    iterations: int = 100
-    tolerance: float = 0.0
-    restarts: int = 1
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        for name in ("iterations", "restarts"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise GainnetError(f"wmmse {name} must be an integer >= 1, got {value!r}")
-        if not (np.isfinite(self.tolerance) and self.tolerance >= 0):
-            raise GainnetError(f"wmmse tolerance must be finite and >= 0, got {self.tolerance}")
+    iterations: int = setting(100, low=1, high=100_000)
+    tolerance: float = setting(0.0, low=0, high=1e6)
+    restarts: int = setting(1, low=1, high=10_000)
+    seed: int = setting(0, low=0, high=2**63 - 1)
 
 
 @EXPERTS.register("wmmse")
@@ -169,4 +167,4 @@ class WMMSERestarts(WMMSE):
     class Config(WMMSEConfig):
         """Settings of ``wmmse-restarts`` (those of ``wmmse``, 10 starts by default)."""
 
-        restarts: int = 10
+        restarts: int = setting(10, low=1, high=10_000)

@@ -30,14 +30,15 @@ a few units.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from gainnet.core.arrays import real_array
 from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
-from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
+from gainnet.core.validation import Validated, check_int_arg, setting
+from gainnet.errors import InvalidConfigError, InvalidStateError
 from gainnet.wireless.interference import geometric_gains, sum_rate_ic_bps_per_hz
 
 FEASIBILITY_TOL = 1e-9
@@ -45,14 +46,18 @@ FEASIBILITY_TOL = 1e-9
 _NOISE_10MHZ_W = 10 ** ((-174 + 70 + 9 - 30) / 10)
 
 
+#: the most transmitter-receiver pairs (the state holds K^2 gains per instance)
+MAX_USERS = 1024
+
+
 @dataclasses.dataclass(frozen=True)
-class InterferenceParams:
+class InterferenceParams(Validated):
     """Parameters of ``interference``.
 
     Attributes
     ----------
     num_users : int
-        K, transmitter-receiver pairs (5 to 50 benchmarked; >= 1).
+        K, transmitter-receiver pairs (5 to 50 benchmarked; 1..1024).
     max_power_w : float
         P_max, each transmitter's power limit, watts (> 0).
     noise_power_w : float
@@ -69,35 +74,20 @@ class InterferenceParams:
         Geometric layout: standard deviation of the log-normal shadowing, dB (>= 0).
     """
 
-    num_users: int = 10
-    max_power_w: float = 1.0
-    noise_power_w: float = 1.0
+    num_users: int = setting(10, low=1, high=MAX_USERS)
+    max_power_w: float = setting(1.0, gt=0, high=1e12)
+    noise_power_w: float = setting(1.0, gt=0, high=1e12)
     layout: Literal["gaussian", "geometric"] = "gaussian"
-    area_side_m: float = 500.0
-    pair_distance_min_m: float = 10.0
-    pair_distance_max_m: float = 100.0
-    pathloss_at_1m_db: float = 15.3
-    pathloss_exponent: float = 3.76
-    shadowing_db: float = 8.0
+    area_side_m: float = setting(500.0, gt=0, high=1e7)
+    pair_distance_min_m: float = setting(10.0, low=0, high=1e7)
+    pair_distance_max_m: float = setting(100.0, gt=0, high=1e7)
+    pathloss_at_1m_db: float = setting(15.3, low=-300, high=300)
+    pathloss_exponent: float = setting(3.76, low=0, high=10)
+    shadowing_db: float = setting(8.0, low=0, high=100)
 
-    def __post_init__(self) -> None:
-        k = self.num_users
-        if isinstance(k, bool) or not (isinstance(k, int | np.integer) and k >= 1):
-            raise GainnetError(f"num_users must be a positive integer, got {k!r}")
-        for name in ("max_power_w", "noise_power_w", "area_side_m", "pair_distance_max_m"):
-            value = float(getattr(self, name))
-            if not (math.isfinite(value) and value > 0):
-                raise GainnetError(f"{name} must be a positive finite number, got {value}")
-        for name in ("pair_distance_min_m", "shadowing_db", "pathloss_exponent"):
-            value = float(getattr(self, name))
-            if not (math.isfinite(value) and value >= 0):
-                raise GainnetError(f"{name} must be finite and >= 0, got {value}")
-        if not math.isfinite(float(self.pathloss_at_1m_db)):
-            raise GainnetError(f"pathloss_at_1m_db must be finite, got {self.pathloss_at_1m_db}")
+    def check(self) -> None:
         if self.pair_distance_max_m <= self.pair_distance_min_m:
-            raise GainnetError("pair_distance_max_m must exceed pair_distance_min_m")
-        if self.layout not in ("gaussian", "geometric"):
-            raise GainnetError(f"layout must be 'gaussian' or 'geometric', got {self.layout!r}")
+            raise InvalidConfigError("pair_distance_max_m must exceed pair_distance_min_m")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,80 +142,51 @@ class Interference(Scenario):
         return np.zeros_like(low), high
 
     # ----------------------------------------------------------------- sampling and checks
-    def sample(self, n: int, rng: np.random.Generator) -> InterferenceState:
-        if int(n) < 1:
-            raise GainnetError(f"sample needs n >= 1, got {n}")
+    def _sample(self, n: int, rng: np.random.Generator) -> InterferenceState:
         p = self.params
         k = p.num_users
         if p.layout == "gaussian":
-            return InterferenceState(gains=rng.exponential(1.0, (int(n), k, k)))
+            return InterferenceState(gains=rng.exponential(1.0, (n, k, k)))
         gains = geometric_gains(
-            rng, int(n), k, p.area_side_m, p.pair_distance_min_m, p.pair_distance_max_m,
+            rng, n, k, p.area_side_m, p.pair_distance_min_m, p.pair_distance_max_m,
             p.pathloss_at_1m_db, p.pathloss_exponent, p.shadowing_db,
         )  # fmt: skip
         return InterferenceState(gains=gains)
 
     def state(self, gains: Any) -> InterferenceState:
         """A validated state from gains ``[n, K, K]`` (or ``[K, K]`` for one instance)."""
-        arr = np.asarray(gains, dtype=float)
+        arr = real_array(gains, "gains")
         state = InterferenceState(gains=arr[None] if arr.ndim == 2 else arr)
         self.validate_state(state)
         return state
 
     def validate_state(self, state: StateBatch) -> None:
-        gains = getattr(state, "gains", None)
-        if gains is None:
+        if not isinstance(state, InterferenceState):
             raise InvalidStateError(f"expected an InterferenceState, got {type(state).__name__}")
-        gains = np.asarray(gains)
         k = self.params.num_users
-        if gains.ndim != 3 or gains.shape[1:] != (k, k) or gains.shape[0] < 1:
-            raise InvalidStateError(f"gains must have shape [n, {k}, {k}], got {list(gains.shape)}")
-        if not np.all(np.isfinite(gains)):
-            raise InvalidStateError("gains contain NaN or infinite values")
-        if np.any(gains < 0):
-            raise InvalidStateError("gains must be >= 0 (linear power gains)")
-
-    def _check_decision(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        self.validate_state(state)
-        decision = np.asarray(decision, dtype=float)
-        expected = state.gains.shape[:2]
-        if decision.shape != expected:
-            raise InvalidDecisionError(
-                f"power must have shape {list(expected)}, got {list(decision.shape)}"
-            )
-        return decision
+        real_array(state.gains, "gains", (None, k, k), low=0.0)
 
     # ----------------------------------------------------------------- maths
-    def observe(self, state: StateBatch) -> np.ndarray:
-        self.validate_state(state)
+    def _observe(self, state: StateBatch) -> np.ndarray:
         p = self.params
         snr = state.gains * (p.max_power_w / p.noise_power_w)
         return np.log1p(snr).reshape(len(state), -1).astype(np.float32)
 
-    def utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        decision = self._check_decision(state, decision)
-        if not np.all(np.isfinite(decision)):
-            raise InvalidDecisionError("power contains NaN or infinite values")
+    def _utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
         return sum_rate_ic_bps_per_hz(state.gains, decision, self.params.noise_power_w)
 
-    def is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        decision = self._check_decision(state, decision)
+    def _is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
         p_max = self.params.max_power_w
-        finite = np.all(np.isfinite(decision), axis=1)
-        safe = np.where(np.isfinite(decision), decision, 0.0)
-        inside = (safe >= -FEASIBILITY_TOL * p_max) & (safe <= p_max * (1 + FEASIBILITY_TOL))
-        return finite & inside.all(axis=1)
+        inside = (decision >= -FEASIBILITY_TOL * p_max) & (
+            decision <= p_max * (1 + FEASIBILITY_TOL)
+        )
+        return inside.all(axis=1)
 
-    def decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:
-        action = np.asarray(action, dtype=float)
-        k = self.params.num_users
-        if action.ndim != 2 or action.shape[1] != k:
-            raise InvalidDecisionError(f"action must have shape [n, {k}], got {list(action.shape)}")
+    def _decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:
         action = np.nan_to_num(action, nan=-1.0, posinf=1.0, neginf=-1.0)
         return self.params.max_power_w * np.clip((action + 1.0) / 2.0, 0.0, 1.0)
 
-    def encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        decision = self._check_decision(state, decision)
+    def _encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
         return 2.0 * np.clip(decision / self.params.max_power_w, 0.0, 1.0) - 1.0
 
     def max_power(self, state: StateBatch) -> np.ndarray:
@@ -237,7 +198,9 @@ class Interference(Scenario):
         """``iterations`` WMMSE iterations from ``decision`` (the sum rate never falls)."""
         from gainnet.experts.wmmse import wmmse_power
 
-        decision = self._check_decision(state, decision)
+        self.validate_state(state)
+        decision = self.check_decision(state, decision)
+        iterations = check_int_arg(iterations, "refine iterations", 1, 100_000)
         p = self.params
         return wmmse_power(state.gains, decision, p.noise_power_w, p.max_power_w, iterations)
 

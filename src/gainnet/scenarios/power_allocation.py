@@ -24,28 +24,33 @@ function of the gains and switching a channel off needs no jump.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import numpy as np
 
+from gainnet.core.arrays import real_array
 from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
-from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
+from gainnet.core.validation import Validated, setting
+from gainnet.errors import InvalidConfigError, InvalidDecisionError, InvalidStateError
 from gainnet.wireless.rain import rain_power_gain
 from gainnet.wireless.rates import sum_rate_bps_per_hz
 
 FEASIBILITY_TOL = 1e-6
 
 
+#: the most channels a power-allocation instance may have
+MAX_CHANNELS = 4096
+
+
 @dataclasses.dataclass(frozen=True)
-class PowerAllocationParams:
+class PowerAllocationParams(Validated):
     """Parameters of ``power-allocation``.
 
     Attributes
     ----------
     num_channels : int
-        M, the number of orthogonal channels.
+        M, the number of orthogonal channels (1..4096).
     gain_low, gain_high : float or tuple of M floats
         Bounds of the uniform gain distribution, per channel or shared (linear, >= 0).
     total_power_w : float
@@ -59,41 +64,33 @@ class PowerAllocationParams:
         Carrier frequency (GHz) and rain path length (km) for that factor.
     """
 
-    num_channels: int = 10
-    gain_low: float | tuple[float, ...] = (1.0,) * 5 + (0.0,) * 5
-    gain_high: float | tuple[float, ...] = (2.0,) * 5 + (1.0,) * 5
-    total_power_w: float = 3.0
-    noise_power_w: float = 1.0
-    rain_rate_mm_per_h: float = 0.0
-    carrier_ghz: float = 28.0
-    path_length_km: float = 0.2
+    num_channels: int = setting(10, low=1, high=MAX_CHANNELS)
+    gain_low: float | tuple[float, ...] = setting(
+        (1.0,) * 5 + (0.0,) * 5, low=0, high=1e30, max_items=MAX_CHANNELS
+    )
+    gain_high: float | tuple[float, ...] = setting(
+        (2.0,) * 5 + (1.0,) * 5, low=0, high=1e30, max_items=MAX_CHANNELS
+    )
+    total_power_w: float = setting(3.0, gt=0, high=1e12)
+    noise_power_w: float = setting(1.0, gt=0, high=1e12)
+    rain_rate_mm_per_h: float = setting(0.0, low=0, high=1000)
+    carrier_ghz: float = setting(28.0, low=1, high=1000)
+    path_length_km: float = setting(0.2, gt=0, high=1000)
 
-    def __post_init__(self) -> None:
-        if not (isinstance(self.num_channels, int | np.integer) and self.num_channels >= 1):
-            raise GainnetError(f"num_channels must be a positive integer, got {self.num_channels}")
+    def check(self) -> None:
         for name in ("gain_low", "gain_high"):
             value = getattr(self, name)
-            if isinstance(value, list | np.ndarray):
-                value = tuple(float(v) for v in value)
-                object.__setattr__(self, name, value)
             if isinstance(value, tuple) and len(value) != self.num_channels:
-                raise GainnetError(
+                raise InvalidConfigError(
                     f"{name} has {len(value)} values but num_channels is {self.num_channels}"
                 )
-            arr = np.asarray(value, dtype=float)
-            if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-                raise GainnetError(f"{name} must be finite and >= 0, got {value}")
         low, high = self.gain_bounds()
         if np.any(high <= low):
-            raise GainnetError("every gain_high must exceed its gain_low")
-        for name in ("total_power_w", "noise_power_w"):
-            value = float(getattr(self, name))
-            if not (math.isfinite(value) and value > 0):
-                raise GainnetError(f"{name} must be a positive finite number of watts, got {value}")
+            raise InvalidConfigError("every gain_high must exceed its gain_low")
         try:
             self.rain_factor()
         except ValueError as exc:
-            raise GainnetError(f"invalid rain parameters: {exc}") from None
+            raise InvalidConfigError(f"invalid rain parameters: {exc}") from None
 
     def rain_factor(self) -> float:
         """Linear power factor (<= 1) of the rain on every channel (1 when dry)."""
@@ -174,16 +171,14 @@ class PowerAllocation(Scenario):
         return np.zeros_like(low), high
 
     # ----------------------------------------------------------------- sampling and checks
-    def sample(self, n: int, rng: np.random.Generator) -> PowerAllocationState:
-        if int(n) < 1:
-            raise GainnetError(f"sample needs n >= 1, got {n}")
+    def _sample(self, n: int, rng: np.random.Generator) -> PowerAllocationState:
         low, high = self.params.gain_bounds()
-        gains = rng.uniform(low, high, size=(int(n), low.size))
+        gains = rng.uniform(low, high, size=(n, low.size))
         return PowerAllocationState(gains=gains * self.params.rain_factor())
 
     def state(self, gains: Any) -> PowerAllocationState:
         """A validated state from a gains array ``[n, M]`` (or ``[M]`` for one instance)."""
-        arr = np.asarray(gains, dtype=float)
+        arr = real_array(gains, "gains")
         if arr.ndim == 1:
             arr = arr[None, :]
         state = PowerAllocationState(gains=arr)
@@ -191,52 +186,25 @@ class PowerAllocation(Scenario):
         return state
 
     def validate_state(self, state: StateBatch) -> None:
-        gains = getattr(state, "gains", None)
-        if gains is None:
+        if not isinstance(state, PowerAllocationState):
             raise InvalidStateError(f"expected a PowerAllocationState, got {type(state).__name__}")
-        gains = np.asarray(gains)
-        m = self.params.num_channels
-        if gains.ndim != 2 or gains.shape[1] != m or gains.shape[0] < 1:
-            raise InvalidStateError(f"gains must have shape [n, {m}], got {list(gains.shape)}")
-        if not np.all(np.isfinite(gains)):
-            raise InvalidStateError("gains contain NaN or infinite values")
-        if np.any(gains < 0):
-            raise InvalidStateError("gains must be >= 0 (linear power gains)")
-
-    def _check_decision(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        self.validate_state(state)
-        decision = np.asarray(decision, dtype=float)
-        if decision.shape != state.gains.shape:
-            raise InvalidDecisionError(
-                f"decision must have shape {list(state.gains.shape)}, got {list(decision.shape)}"
-            )
-        return decision
+        real_array(state.gains, "gains", (None, self.params.num_channels), low=0.0)
 
     # ----------------------------------------------------------------- maths
-    def observe(self, state: StateBatch) -> np.ndarray:
-        self.validate_state(state)
+    def _observe(self, state: StateBatch) -> np.ndarray:
         return np.asarray(state.gains, dtype=np.float32)
 
-    def utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        decision = self._check_decision(state, decision)
-        if not np.all(np.isfinite(decision)):
-            raise InvalidDecisionError("decision contains NaN or infinite values")
+    def _utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
         return sum_rate_bps_per_hz(state.gains, decision, self.params.noise_power_w)
 
-    def is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        decision = self._check_decision(state, decision)
+    def _is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
         total = self.params.total_power_w
-        finite = np.all(np.isfinite(decision), axis=1)
-        safe = np.where(np.isfinite(decision), decision, 0.0)
-        nonneg = np.all(safe >= -FEASIBILITY_TOL * total, axis=1)
-        tight = np.abs(safe.sum(axis=1) - total) <= FEASIBILITY_TOL * total
-        return finite & nonneg & tight
+        nonneg = np.all(decision >= -FEASIBILITY_TOL * total, axis=1)
+        tight = np.abs(decision.sum(axis=1) - total) <= FEASIBILITY_TOL * total
+        return nonneg & tight
 
-    def decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:
-        action = np.asarray(action, dtype=float)
+    def _decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:
         m = self.params.num_channels
-        if action.ndim != 2 or action.shape[1] != m:
-            raise InvalidDecisionError(f"action must have shape [n, {m}], got {list(action.shape)}")
         big = np.finfo(float).max
         weight = np.maximum(np.nan_to_num(action, nan=0.0, posinf=big, neginf=0.0), 0.0)
         peak = weight.max(axis=1, keepdims=True)  # scale to [0, 1] first: no overflow in sum
@@ -246,8 +214,7 @@ class PowerAllocation(Scenario):
         share = np.divide(weight, total, out=equal, where=total > 0)
         return self.params.total_power_w * share
 
-    def encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        decision = self._check_decision(state, decision)
+    def _encode(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
         total = self.params.total_power_w
         q = np.maximum(decision, 0.0) / total
         q_max = q.max(axis=1, keepdims=True)

@@ -19,14 +19,15 @@ settings are scored against the complete-information optimum.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from gainnet.core.arrays import real_array
 from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
-from gainnet.errors import GainnetError, InvalidDecisionError, InvalidStateError
+from gainnet.core.validation import Validated, setting
+from gainnet.errors import InvalidConfigError, InvalidStateError
 from gainnet.games.split_pricing import (
     band_middle,
     best_response,
@@ -41,8 +42,15 @@ DEFAULT_A_MS = 12.5
 DEFAULT_B_MS = 10.5
 
 
+#: the most followers and layers of one instance; the followers' layer values are
+#: ``[n, N, L + 1]``, so ``N * (L + 1)`` is bounded too
+MAX_DEVICES = 10_000
+MAX_LAYERS = 1024
+MAX_DEVICE_LAYERS = 2_000_000
+
+
 @dataclasses.dataclass(frozen=True)
-class StackelbergSplitParams:
+class StackelbergSplitParams(Validated):
     """Parameters of ``stackelberg-split``.
 
     Attributes
@@ -72,46 +80,39 @@ class StackelbergSplitParams:
         Incomplete information: relative standard deviation of the observed mean ``beta``.
     """
 
-    num_devices: int = 10
-    num_layers: int = 12
-    cost_a_ms_per_layer: float = DEFAULT_A_MS
-    cost_b_ms: float = DEFAULT_B_MS
+    num_devices: int = setting(10, low=1, high=MAX_DEVICES)
+    num_layers: int = setting(12, low=1, high=MAX_LAYERS)
+    cost_a_ms_per_layer: float = setting(DEFAULT_A_MS, gt=0, high=1e9)
+    cost_b_ms: float = setting(DEFAULT_B_MS, low=0, high=1e9)
     profile_path: str | None = None
-    capacity_low_ms: float = 60.0
-    capacity_high_ms: float = 200.0
-    beta_low: float = 1.0
-    beta_high: float = 5.0
-    theta: float = 1.0
-    revenue: float | None = None
-    price_max: float = 2.0
+    capacity_low_ms: float = setting(60.0, low=0, high=1e9)
+    capacity_high_ms: float = setting(200.0, gt=0, high=1e9)
+    beta_low: float = setting(1.0, gt=0, high=1e9)
+    beta_high: float = setting(5.0, gt=0, high=1e9)
+    theta: float = setting(1.0, gt=0, high=1e9)
+    revenue: float | None = setting(None, low=-1e12, high=1e12)
+    price_max: float = setting(2.0, gt=0, high=1e9)
     information: Literal["complete", "incomplete"] = "complete"
-    beta_noise: float = 0.1
+    beta_noise: float = setting(0.1, low=0, high=100)
 
-    def __post_init__(self) -> None:
-        for name in ("num_devices", "num_layers"):
-            value = getattr(self, name)
-            if not (isinstance(value, int | np.integer) and value >= 1):
-                raise GainnetError(f"{name} must be a positive integer, got {value!r}")
+    def check(self) -> None:
         if self.profile_path is not None:
             from gainnet.split.latency import SplitProfile
 
             fit = SplitProfile.load(self.profile_path).cost_fit()
             object.__setattr__(self, "cost_a_ms_per_layer", 1000 * fit["a_s_per_layer"])
             object.__setattr__(self, "cost_b_ms", 1000 * fit["b_s"])
-        positive = ("cost_a_ms_per_layer", "capacity_high_ms", "beta_low", "theta", "price_max")
-        for name in positive:
-            value = float(getattr(self, name))
-            if not (math.isfinite(value) and value > 0):
-                raise GainnetError(f"{name} must be a positive finite number, got {value}")
-        for name in ("cost_b_ms", "capacity_low_ms", "beta_noise"):
-            value = float(getattr(self, name))
-            if not (math.isfinite(value) and value >= 0):
-                raise GainnetError(f"{name} must be finite and >= 0, got {value}")
+            if not (self.cost_a_ms_per_layer > 0 and self.cost_b_ms >= 0):
+                raise InvalidConfigError(
+                    f"{self.profile_path}: its cost fit must have a > 0 and b >= 0, got "
+                    f"a = {self.cost_a_ms_per_layer} ms, b = {self.cost_b_ms} ms"
+                )
         if self.capacity_high_ms <= self.capacity_low_ms or self.beta_high <= self.beta_low:
-            raise GainnetError("capacity_high_ms and beta_high must exceed their lows")
-        if self.information not in ("complete", "incomplete"):
-            raise GainnetError(
-                f"information must be 'complete' or 'incomplete', got {self.information!r}"
+            raise InvalidConfigError("capacity_high_ms and beta_high must exceed their lows")
+        if self.num_devices * (self.num_layers + 1) > MAX_DEVICE_LAYERS:
+            raise InvalidConfigError(
+                f"num_devices x (num_layers + 1) = {self.num_devices * (self.num_layers + 1):,} "
+                f"exceeds {MAX_DEVICE_LAYERS:,} (the followers' layer values per instance)"
             )
 
     @property
@@ -173,13 +174,19 @@ class StackelbergSplit(Scenario):
         low = np.zeros(self.observation_dim, np.float32)
         return low, np.full(self.observation_dim, 4.0, np.float32)
 
-    # ----------------------------------------------------------------- batched maths
-    def sample(self, n: int, rng: np.random.Generator) -> StackelbergSplitState:
+    @property
+    def state_bytes_per_instance(self) -> int:
+        """The state plus the followers' layer values ``[N, L + 1]`` every method builds."""
         p = self.params
-        shape = (int(n), p.num_devices)
+        return super().state_bytes_per_instance + 8 * p.num_devices * (p.num_layers + 1)
+
+    # ----------------------------------------------------------------- batched maths
+    def _sample(self, n: int, rng: np.random.Generator) -> StackelbergSplitState:
+        p = self.params
+        shape = (n, p.num_devices)
         beta = rng.uniform(p.beta_low, p.beta_high, shape)
         capacity = rng.uniform(p.capacity_low_ms, p.capacity_high_ms, shape)
-        noise = 1.0 + p.beta_noise * rng.standard_normal(int(n))
+        noise = 1.0 + p.beta_noise * rng.standard_normal(n)
         estimate = np.maximum(beta.mean(axis=1) * noise, 1e-6)
         return StackelbergSplitState(beta, capacity, estimate)
 
@@ -187,22 +194,11 @@ class StackelbergSplit(Scenario):
         if not isinstance(state, StackelbergSplitState):
             raise InvalidStateError(f"expected a StackelbergSplitState, got {type(state).__name__}")
         n_dev = self.params.num_devices
-        for name in ("beta", "capacity_ms"):
-            arr = np.asarray(getattr(state, name))
-            if arr.ndim != 2 or arr.shape[1] != n_dev:
-                raise InvalidStateError(f"{name} must be [n, {n_dev}], got {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise InvalidStateError(f"{name} contains NaN or inf")
-        if np.any(state.beta <= 0):
-            raise InvalidStateError("beta must be > 0")
-        if np.any(state.capacity_ms < 0):
-            raise InvalidStateError("capacity_ms must be >= 0")
-        est = np.asarray(state.beta_estimate)
-        if est.shape != (len(state.beta),) or not np.all(np.isfinite(est)) or np.any(est <= 0):
-            raise InvalidStateError("beta_estimate must be [n], finite and > 0")
+        beta = real_array(state.beta, "beta", (None, n_dev), positive=True)
+        real_array(state.capacity_ms, "capacity_ms", beta.shape, low=0.0)
+        real_array(state.beta_estimate, "beta_estimate", (len(beta),), positive=True)
 
-    def observe(self, state: StackelbergSplitState) -> np.ndarray:
-        self.validate_state(state)
+    def _observe(self, state: StackelbergSplitState) -> np.ndarray:
         p = self.params
         capacity = state.capacity_ms / p.capacity_high_ms
         if p.information == "complete":
@@ -221,41 +217,35 @@ class StackelbergSplit(Scenario):
     def layers(self, state: StackelbergSplitState, price: np.ndarray) -> np.ndarray:
         """Followers' best responses ``[n, N]`` to ``price [n, 1]``."""
         self.validate_state(state)
-        return best_response(self._price(state, price), self.values(state))
+        return best_response(self.check_decision(state, price)[:, 0], self.values(state))
 
-    def utility(self, state: StackelbergSplitState, decision: np.ndarray) -> np.ndarray:
-        self.validate_state(state)
-        price = self._price(state, decision)
+    def _utility(self, state: StackelbergSplitState, decision: np.ndarray) -> np.ndarray:
+        price = decision[:, 0]
         p = self.params
         layers = best_response(price, self.values(state))
         return server_utility(price, layers, p.revenue_value, p.theta, p.num_layers)
 
-    def is_feasible(self, state: StackelbergSplitState, decision: np.ndarray) -> np.ndarray:
-        self.validate_state(state)
-        price = self._price(state, decision)
+    def _is_feasible(self, state: StackelbergSplitState, decision: np.ndarray) -> np.ndarray:
+        price = decision[:, 0]
         return (price >= 0) & (price <= self.params.price_max)
 
-    def decode(self, state: StackelbergSplitState, action: np.ndarray) -> np.ndarray:
+    def _decode(self, state: StackelbergSplitState, action: np.ndarray) -> np.ndarray:
         """``[-1, 1]`` -> ``[0, price_max]`` linearly, clipped (NaN -> 0): always feasible.
 
         Complete information: the price then snaps down to the switching price below it
         (``games.split_pricing.snap_down``): the followers answer the same and the server pays
         less, so a decoded price is always one of the exact enumeration's candidates.
         """
-        action = np.asarray(action, dtype=float)
-        if action.ndim != 2 or action.shape[0] != len(state.beta) or action.shape[1] < 1:
-            raise InvalidDecisionError(f"action must be [n, 1], got {action.shape}")
         action = np.nan_to_num(action, nan=-1.0, posinf=1.0, neginf=-1.0)
         price = np.clip((action[:, 0] + 1.0) / 2.0, 0.0, 1.0) * self.params.price_max
         if self.params.information == "complete":
-            self.validate_state(state)
             price = snap_down(self.values(state), price, self.params.price_max)
         return price[:, None]
 
-    def encode(self, state: StackelbergSplitState, decision: np.ndarray) -> np.ndarray:
+    def _encode(self, state: StackelbergSplitState, decision: np.ndarray) -> np.ndarray:
         """Complete information: the middle of the band that decodes to the price (robust to
         small errors); incomplete: the linear inverse."""
-        price = self._price(state, decision)
+        price = decision[:, 0]
         if self.params.information == "complete":
             price = band_middle(self.values(state), price, self.params.price_max)
         return (2.0 * price / self.params.price_max - 1.0)[:, None]
@@ -283,15 +273,3 @@ class StackelbergSplit(Scenario):
         from gainnet.experts.stackelberg_equilibrium import StackelbergEquilibrium
 
         return StackelbergEquilibrium(self)
-
-    # ----------------------------------------------------------------- helpers
-    def _checked(self, state, array, error, what) -> np.ndarray:
-        array = np.asarray(array, dtype=float)
-        if array.ndim != 2 or array.shape != (len(state.beta), 1):
-            raise error(f"{what} must be [n, 1] with n = {len(state.beta)}, got {array.shape}")
-        if not np.all(np.isfinite(array)):
-            raise error(f"{what} contains NaN or inf")
-        return array
-
-    def _price(self, state, decision) -> np.ndarray:
-        return self._checked(state, decision, InvalidDecisionError, "price")[:, 0]

@@ -1,8 +1,9 @@
 """Every registered solver honours the Solver contract on every registered scenario.
 
-Parametrised over ``gainnet.list_solvers()`` x ``gainnet.list_scenarios()`` with default
-hyper-parameters and scenario parameters and a tiny budget, so a new solver or scenario is
-tested without new test code.
+Parametrised over ``gainnet.list_solvers()`` x ``gainnet.list_scenarios()`` with each
+solver's ``smoke_settings`` (small networks and label sets), default scenario parameters and a
+tiny budget that passes every warm-up (``Solver.warmup_steps``), so every code path of every
+solver runs and a new solver or scenario is tested without new test code.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from diffusers import DDIMScheduler  # noqa: F401
 import gainnet
 from gainnet.registry import SOLVERS
 
-#: solvers whose Budget.steps are environment steps (one decision each), not optimiser updates
-ENV_STEP_SOLVERS = {"sac", "ppo"}
+#: training steps past the warm-up in the tiny budget
+STEPS_PAST_WARMUP = 20
+#: the most expert labels the tiny budget allows
+TINY_LABELS = 512
 
 CASES = [
     pytest.param(solver, scenario, id=f"{solver}-{scenario}")
@@ -30,8 +33,14 @@ CASES = [
 ]
 
 
-def tiny_budget(name: str, **kwargs) -> gainnet.Budget:
-    return gainnet.Budget(steps=64 if name in ENV_STEP_SOLVERS else 30, **kwargs)
+def make(name: str, scenario, seed: int = 0):
+    return gainnet.make_solver(name, scenario, seed=seed, **SOLVERS.get(name).smoke_settings)
+
+
+def tiny_budget(solver, **kwargs) -> gainnet.Budget:
+    """Every warm-up plus a few steps of everything; a bounded label set."""
+    kwargs.setdefault("expert_labels", TINY_LABELS)
+    return gainnet.Budget(steps=solver.warmup_steps() + STEPS_PAST_WARMUP, **kwargs)
 
 
 class CountingExpert:
@@ -53,9 +62,9 @@ class ForbiddenExpert:
 
 def fitted(name: str, scenario_name: str, seed: int = 0, **budget):
     scenario = gainnet.make_scenario(scenario_name)
-    solver = gainnet.make_solver(name, scenario, seed=seed)
+    solver = make(name, scenario, seed=seed)
     expert = scenario.default_expert() if SOLVERS.get(name).uses_expert else None
-    report = solver.fit(tiny_budget(name, **budget), expert=expert)
+    report = solver.fit(tiny_budget(solver, **budget), expert=expert)
     return solver, report
 
 
@@ -77,7 +86,7 @@ def test_same_seed_same_decisions(name, scenario_name):
 def test_decisions_are_feasible_and_shaped_like_the_experts(name, scenario_name):
     solver, report = fitted(name, scenario_name)
     assert solver.fitted and isinstance(report, gainnet.FitReport)
-    assert 0 <= report.steps <= tiny_budget(name).steps
+    assert 0 <= report.steps <= tiny_budget(solver).steps
     state = held_out(solver.scenario, 100)  # large enough for a solver's batched path
     decision = solver.decide(state)
     assert decision.shape == solver.scenario.default_expert().solve(state).shape
@@ -108,7 +117,7 @@ def test_decide_refuses_a_nan_state(name, scenario_name):
     import dataclasses
 
     scenario = gainnet.make_scenario(scenario_name)
-    solver = gainnet.make_solver(name, scenario)
+    solver = make(name, scenario)
     state = held_out(scenario, 4)
     fields = {}
     for field in dataclasses.fields(state):
@@ -135,14 +144,34 @@ def test_unknown_parameter_lists_the_known_ones(name):
 @pytest.mark.parametrize(("name", "scenario_name"), CASES)
 def test_labels_stay_within_the_budget(name, scenario_name):
     scenario = gainnet.make_scenario(scenario_name)
-    solver = gainnet.make_solver(name, scenario)
+    solver = make(name, scenario)
     if SOLVERS.get(name).uses_expert:
         expert = CountingExpert(scenario)
-        report = solver.fit(tiny_budget(name, expert_labels=100), expert=expert)
+        report = solver.fit(tiny_budget(solver, expert_labels=100), expert=expert)
         assert 0 < expert.calls <= 100 and report.expert_labels == expert.calls
     else:  # reward-only and weightless solvers never ask
-        report = solver.fit(tiny_budget(name), expert=ForbiddenExpert())
+        report = solver.fit(tiny_budget(solver), expert=ForbiddenExpert())
         assert report.expert_labels == 0
+
+
+@pytest.mark.parametrize(("name", "scenario_name"), CASES)
+def test_the_tiny_budget_trains_every_weight(name, scenario_name):
+    """The tiny budget passes every warm-up: every weight tensor moves, and stays finite."""
+    scenario = gainnet.make_scenario(scenario_name)
+    solver = make(name, scenario)
+    before = {k: v.clone() for k, v in solver.weights().items()}
+    expert = scenario.default_expert() if SOLVERS.get(name).uses_expert else None
+    report = solver.fit(tiny_budget(solver), expert=expert)
+    assert report.steps > solver.warmup_steps() or not before
+    after = solver.weights()
+    assert sorted(after) == sorted(before)
+    frozen = [
+        key
+        for key, value in after.items()
+        if value.is_floating_point() and torch.equal(value, before[key])
+    ]
+    assert not frozen, f"{name} did not train {frozen} within {report.steps} steps"
+    assert all(torch.isfinite(v).all() for v in after.values() if v.is_floating_point())
 
 
 @pytest.fixture
@@ -196,7 +225,7 @@ def test_same_seed_same_decisions_whatever_the_global_rngs(
 @pytest.mark.parametrize(("name", "scenario_name"), CASES)
 def test_a_callback_returning_false_stops_training(name, scenario_name):
     scenario = gainnet.make_scenario(scenario_name)
-    solver = gainnet.make_solver(name, scenario)
+    solver = make(name, scenario)
     expert = scenario.default_expert() if SOLVERS.get(name).uses_expert else None
     seen: list[gainnet.FitInfo] = []
 
@@ -204,7 +233,8 @@ def test_a_callback_returning_false_stops_training(name, scenario_name):
         seen.append(info)
         return False
 
-    report = solver.fit(gainnet.Budget(steps=120), expert=expert, callback=stop_at_first_report)
+    budget = gainnet.Budget(steps=120, expert_labels=TINY_LABELS)
+    report = solver.fit(budget, expert=expert, callback=stop_at_first_report)
     if not solver.weights():
         assert report.steps == 0 and not seen  # nothing to train, nothing to report
         return

@@ -36,5 +36,6 @@ class ImprovementFeedback:
         self.previous = float(utility[-1])
         return (utility > previous).astype(float)
 
-    def utility_torch(self, observation, decision):
-        raise NotImplementedError("the improvement signal is not differentiable")
+    #: the improvement signal is not differentiable: solvers that need a differentiable
+    #: utility are refused by ``make_solver`` (see ``gainnet.core.solver.CAPABILITIES``)
+    utility_torch = None

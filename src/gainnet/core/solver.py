@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from gainnet.core.registry import build_params, params_to_dict
+from gainnet.core.seeding import check_seed
 from gainnet.core.validation import Validated, setting
 from gainnet.errors import GainnetError, InvalidConfigError
 
@@ -94,35 +95,98 @@ class FitReport:
     metrics: dict[str, float]
 
 
+#: what a solver may need from a scenario, and how :func:`scenario_capabilities` tells
+CAPABILITIES = {
+    "decode_torch": "a differentiable decode (Scenario.decode_torch)",
+    "utility_torch": "a differentiable utility (Scenario.utility_torch)",
+    "refine": "a local refinement (Scenario.refine)",
+    "observable_utility": "a utility the decision maker can evaluate (utility_observable)",
+    "expert": "an expert to learn from (Scenario.default_expert)",
+}
+
+
+def _overrides(scenario: Any, method: str) -> bool:
+    """Whether ``scenario`` implements ``method`` itself (not the base class's placeholder)."""
+    from gainnet.core.scenario import Scenario
+
+    bound = getattr(scenario, method, None)
+    function = getattr(bound, "__func__", None)
+    return function is not None and function is not getattr(Scenario, method)
+
+
+def scenario_capabilities(scenario: Any) -> frozenset[str]:
+    """The :data:`CAPABILITIES` ``scenario`` provides (methods it overrides, flags it sets)."""
+    found = {
+        name for name in ("decode_torch", "utility_torch", "refine") if _overrides(scenario, name)
+    }
+    if getattr(scenario, "utility_observable", True):
+        found.add("observable_utility")
+    if callable(getattr(scenario, "default_expert", None)):
+        found.add("expert")
+    return frozenset(found)
+
+
 class Solver(ABC):
     """A learned or baseline decision maker for one scenario.
 
-    Subclasses set ``Config`` (a dataclass of hyper-parameters whose fields document themselves)
-    and implement :meth:`fit`, :meth:`decide`, and, if they have weights, :meth:`weights` and
-    :meth:`load_weights`.
+    Subclasses set ``Config`` (a :class:`~gainnet.core.validation.Validated` dataclass of
+    hyper-parameters whose fields document themselves), ``requires`` (the
+    :data:`CAPABILITIES` they need from every scenario; :meth:`needs` adds the ones a setting
+    implies) and implement :meth:`fit`, :meth:`decide`, and, if they have weights,
+    :meth:`weights` and :meth:`load_weights`. ``make_solver`` refuses a scenario that lacks a
+    capability, with a message saying which, before any work.
     """
 
     name: ClassVar[str]
     Config: ClassVar[type]
     #: short description for ``gainnet list``
     summary: ClassVar[str] = ""
-    #: whether ``fit`` uses expert labels (imitation) or only the utility
+    #: whether ``fit`` uses expert labels (imitation; such solvers have ``fit_labelled``) or
+    #: only the utility
     uses_expert: ClassVar[bool] = False
+    #: capabilities every scenario must provide to this solver (keys of CAPABILITIES)
+    requires: ClassVar[frozenset[str]] = frozenset()
+    #: hyper-parameters with which a tiny budget (tens of steps, a few hundred labels) runs
+    #: every code path past every warm-up: the contract tests and quick runs use them
+    smoke_settings: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def supports(cls, scenario: Scenario) -> bool:
-        """Whether this solver can act on ``scenario`` (every one, unless a solver says not)."""
-        return True
+        """Whether this solver can act on ``scenario`` with its default settings."""
+        return cls.requires <= scenario_capabilities(scenario)
+
+    def needs(self) -> dict[str, str]:
+        """Capability -> why, for this solver's settings (``requires`` plus what settings
+        such as best-of-N or refinement imply)."""
+        return {name: "always" for name in self.requires}
+
+    def warmup_steps(self) -> int:
+        """Training steps before every code path of :meth:`fit` runs (a critic-only warm-up,
+        an RL learner's ``learning_starts``...): a budget must exceed it to train everything."""
+        return 0
 
     def __init__(self, scenario: Scenario, seed: int = 0, **params: Any) -> None:
-        if int(seed) < 0:
-            raise GainnetError(f"seed must be >= 0, got {seed}")
+        self.seed = check_seed(seed)
         self.config = build_params(self.Config, params, f"solver {self.name!r}")
-        if not self.supports(scenario):
-            raise GainnetError(f"solver {self.name!r} cannot act on scenario {scenario.name!r}")
+        self._check_capabilities(scenario)
         self.scenario = scenario
-        self.seed = int(seed)
         self.fitted = False
+
+    def _check_capabilities(self, scenario: Scenario) -> None:
+        if not self.supports(scenario) and not (self.requires - scenario_capabilities(scenario)):
+            raise GainnetError(f"solver {self.name!r} cannot act on scenario {scenario.name!r}")
+        missing = {
+            k: why for k, why in self.needs().items() if k not in scenario_capabilities(scenario)
+        }
+        if missing:
+            parts = [
+                CAPABILITIES[k] + ("" if why == "always" else f" (for {why})")
+                for k, why in sorted(missing.items())
+            ]
+            raise GainnetError(
+                f"solver {self.name!r} needs {', '.join(parts)}, which scenario "
+                f"{scenario.name!r} does not provide"
+            )
 
     # ----------------------------------------------------------------- interface
     @abstractmethod
@@ -187,6 +251,7 @@ class Solver(ABC):
             raise GainnetError(
                 f"set_scenario needs a {self.scenario.name!r} scenario of the same dimensions"
             )
+        self._check_capabilities(scenario)
         self.scenario = scenario
 
     # ----------------------------------------------------------------- helpers

@@ -10,10 +10,11 @@ from gainnet.core.registry import SOLVERS
 from gainnet.core.scenario import StateBatch
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, Solver
+from gainnet.core.validation import Validated
 
 
 @dataclasses.dataclass(frozen=True)
-class NoConfig:
+class NoConfig(Validated):
     """This solver has no hyper-parameters."""
 
 

@@ -1,8 +1,9 @@
-"""What the two diffusion solvers share: building the policy, deciding, saving."""
+"""What the two diffusion solvers share: their config base, the policy, deciding, saving."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 import torch
@@ -10,30 +11,93 @@ import torch
 from gainnet.core.scenario import StateBatch
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Solver
+from gainnet.core.validation import Validated, setting
 from gainnet.diffusion.numpy_sampler import NumpySampler
 from gainnet.diffusion.policy import DiffusionPolicy
 from gainnet.diffusion.schedules import DDIMCoefficients, make_ddim_scheduler
-from gainnet.errors import GainnetError
+from gainnet.errors import GainnetError, InvalidConfigError
 
 NOISE_CHUNK_ROWS = 1024
 #: batches up to this size use the NumPy inference path, larger ones torch
 NUMPY_MAX_BATCH = 32
+#: the most weights a denoiser (or critic) may have: 80 MB of float32, Adam's state x3
+MAX_PARAMETERS = 20_000_000
+#: largest learning rate any diffusion solver accepts (above it training only diverges)
+MAX_LEARNING_RATE = 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class DiffusionConfig(Validated):
+    """Hyper-parameters every diffusion solver has.
+
+    Attributes
+    ----------
+    hidden, layers : int
+        Width (1..4096) and depth (1..64) of the MLP denoiser; at most 20 million weights.
+    num_train_timesteps : int
+        Length of the diffusion chain in training (1..10,000).
+    num_inference_steps : int
+        DDIM steps per decision, the latency knob (1..num_train_timesteps).
+    num_samples : int
+        Candidates per decision (1..1024); above 1 the best by the scenario's utility is kept,
+        which needs a utility the decision maker can evaluate.
+    """
+
+    hidden: int = setting(128, low=1, high=4096)
+    layers: int = setting(3, low=1, high=64)
+    num_train_timesteps: int = setting(100, low=1, high=10_000)
+    num_inference_steps: int = setting(3, low=1, high=10_000)
+    num_samples: int = setting(1, low=1, high=1024)
+
+    def check(self) -> None:
+        if self.num_inference_steps > self.num_train_timesteps:
+            raise InvalidConfigError(
+                f"num_inference_steps ({self.num_inference_steps}) cannot exceed "
+                f"num_train_timesteps ({self.num_train_timesteps})"
+            )
+        body = (self.layers - 1) * self.hidden * (self.hidden + 1)
+        if body > MAX_PARAMETERS:
+            raise InvalidConfigError(
+                f"hidden = {self.hidden} and layers = {self.layers} give {body:,} weights, more "
+                f"than the {MAX_PARAMETERS:,} gainnet allows: use a smaller network"
+            )
+
+
+def check_finite(value: float, what: str, step: int, solver: str, knob: str) -> None:
+    """Stop a diverged training with a clear error instead of silently learning nothing."""
+    if not math.isfinite(value):
+        raise GainnetError(
+            f"{solver} training diverged at step {step}: the {what} is {value}; "
+            f"use a smaller {knob}"
+        )
 
 
 class DiffusionSolver(Solver):
-    """Base of ``gdm`` and ``gdm-reward``. Its ``Config`` must have ``hidden``, ``layers``,
-    ``num_train_timesteps`` and ``num_inference_steps``.
+    """Base of ``gdm`` and ``gdm-reward``, whose ``Config`` derives from
+    :class:`DiffusionConfig`.
 
     Decisions use fixed initial noise: row ``i`` of every batch starts from the ``i``-th row of
     one seeded Gaussian stream, so the same state batch always gets the same decisions.
     """
 
+    def needs(self) -> dict[str, str]:
+        needs = super().needs()
+        if self.config.num_samples > 1:
+            needs["observable_utility"] = f"best-of-{self.config.num_samples} decisions"
+        if getattr(self.config, "refine_iterations", 0) > 0:
+            needs["refine"] = "refine_iterations > 0"
+        return needs
+
     def __init__(self, scenario, seed: int = 0, **params) -> None:
         super().__init__(scenario, seed=seed, **params)
         cfg = self.config
-        for name in ("hidden", "layers", "num_train_timesteps", "num_inference_steps"):
-            if int(getattr(cfg, name)) < 1:
-                raise GainnetError(f"{self.name} config {name} must be >= 1")
+        first = cfg.hidden * (scenario.observation_dim + 2 * scenario.action_dim + 16)
+        if first > MAX_PARAMETERS:
+            raise InvalidConfigError(
+                f"{self.name}: hidden = {cfg.hidden} with observations of "
+                f"{scenario.observation_dim} values give {first:,} input weights, more than "
+                f"{MAX_PARAMETERS:,}"
+            )
         with torch.random.fork_rng(devices=[]):  # seeded init, global RNG left untouched
             torch.manual_seed(int_seed_for(seed, "init") % (2**31))
             self.policy = DiffusionPolicy(
@@ -54,7 +118,7 @@ class DiffusionSolver(Solver):
         denoiser is trained on every timestep, so any number of DDIM steps can sample it."""
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise GainnetError(f"num_inference_steps must be an integer >= 1, got {steps!r}")
-        self.config = dataclasses.replace(self.config, num_inference_steps=steps)
+        self.config = self.config.replace(num_inference_steps=steps)
         scheduler = make_ddim_scheduler(int(self.config.num_train_timesteps))
         self.policy.coefficients = DDIMCoefficients.from_scheduler(scheduler, steps)
         self._weights_changed()
@@ -106,14 +170,9 @@ class DiffusionSolver(Solver):
         (candidate 0 is the ``k = 1`` decision, so best-of-k is never worse on the same noise).
         """
         observation = self.scenario.observe(state)
-        k = int(getattr(self.config, "num_samples", 1))
+        k = self.config.num_samples
         if k <= 1:
             return self._refined(state, self.scenario.decode(state, self.act(observation)))
-        if not getattr(self.scenario, "utility_observable", True):
-            raise GainnetError(
-                f"best-of-{k} needs the utility of a candidate, which {self.scenario.name} does "
-                "not reveal to the decision maker here (incomplete information): use num_samples=1"
-            )
         n = len(observation)
         noise = np.concatenate([self._noise(n)[None], self._candidate_noise(n, k - 1)])
         tiled = np.tile(np.arange(n), k)
@@ -126,7 +185,7 @@ class DiffusionSolver(Solver):
 
     def _refined(self, state: StateBatch, decisions: np.ndarray) -> np.ndarray:
         """Decisions after ``refine_iterations`` of the scenario's local refinement (if > 0)."""
-        iterations = int(getattr(self.config, "refine_iterations", 0))
+        iterations = getattr(self.config, "refine_iterations", 0)
         if iterations <= 0:
             return decisions
         return self.scenario.refine(state, decisions, iterations)

@@ -19,6 +19,12 @@ from gainnet.core.registry import SOLVERS
 from gainnet.core.scenario import StateBatch
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, Solver, TrainingClock
+from gainnet.core.validation import Validated, setting
+from gainnet.errors import GainnetError, InvalidConfigError
+
+#: the most weights one SB3 network may have, and the largest replay buffer (transitions)
+MAX_SB3_PARAMETERS = 20_000_000
+MAX_BUFFER_SIZE = 10_000_000
 
 
 def _reward_scale(scenario) -> float:
@@ -42,6 +48,7 @@ class SB3Solver(Solver):
 
     def __init__(self, scenario, seed: int = 0, **params) -> None:
         super().__init__(scenario, seed=seed, **params)
+        self._check_network_size(scenario)
         self.model = None
         self._rng_states: tuple | None = None
 
@@ -68,6 +75,17 @@ class SB3Solver(Solver):
 
     def _model_kwargs(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def _check_network_size(self, scenario) -> None:
+        c = self.config
+        width = max(scenario.observation_dim, scenario.action_dim) + 1
+        weights = c.hidden * (width + (c.layers - 1) * (c.hidden + 1) + width)
+        if weights > MAX_SB3_PARAMETERS:
+            raise InvalidConfigError(
+                f"{self.name}: hidden = {c.hidden} and layers = {c.layers} with "
+                f"{scenario.observation_dim} observations give about {weights:,} weights, more "
+                f"than {MAX_SB3_PARAMETERS:,}: use a smaller network"
+            )
 
     def _build(self):
         if self.model is None:
@@ -105,8 +123,18 @@ class SB3Solver(Solver):
         total = budget.steps if budget.steps is not None else 10**9
         with self._private_rngs():
             model.learn(total_timesteps=total, callback=Stop(), reset_num_timesteps=False)
+        self._check_finite_weights(clock.step)
         self.fitted = True
         return FitReport(steps=clock.step, seconds=clock.elapsed_s, expert_labels=0, metrics={})
+
+    def _check_finite_weights(self, step: int) -> None:
+        """A diverged learner (a huge learning rate) leaves NaN weights: say so, do not deploy."""
+        for name, tensor in self.model.policy.state_dict().items():
+            if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                raise GainnetError(
+                    f"{self.name} training diverged by step {step}: weight {name!r} is not "
+                    "finite; use a smaller learning_rate"
+                )
 
     def set_scenario(self, scenario) -> None:
         """Keep the weights (and reward scale); train in ``scenario`` from now on (after drift)."""
@@ -131,26 +159,39 @@ class SB3Solver(Solver):
 
 
 @dataclasses.dataclass(frozen=True)
-class SACConfig:
+class SACConfig(Validated):
     """Hyper-parameters of ``sac`` (stable-baselines3 SAC).
 
     Attributes
     ----------
     hidden, layers : int
-        Width and depth of the actor and critic MLPs.
+        Width (1..4096) and depth (1..64) of the actor and critic MLPs.
     learning_rate : float
-    batch_size, buffer_size, learning_starts : int
+        In (0, 1].
+    batch_size : int
+        Minibatch of each gradient update (1..65,536).
+    buffer_size : int
+        Replay transitions kept (1..10 million, and at least ``batch_size``).
+    learning_starts : int
+        Environment steps of random exploration before the first update: a budget must exceed
+        it to train anything.
     train_freq : int
         Environment steps between gradient updates (one update each time).
     """
 
-    hidden: int = 256
-    layers: int = 2
-    learning_rate: float = 1e-3
-    batch_size: int = 256
-    buffer_size: int = 100_000
-    learning_starts: int = 500
-    train_freq: int = 1
+    hidden: int = setting(256, low=1, high=4096)
+    layers: int = setting(2, low=1, high=64)
+    learning_rate: float = setting(1e-3, gt=0, high=1.0)
+    batch_size: int = setting(256, low=1, high=65_536)
+    buffer_size: int = setting(100_000, low=1, high=MAX_BUFFER_SIZE)
+    learning_starts: int = setting(500, low=0, high=10**9)
+    train_freq: int = setting(1, low=1, high=10**6)
+
+    def check(self) -> None:
+        if self.buffer_size < self.batch_size:
+            raise InvalidConfigError(
+                f"buffer_size ({self.buffer_size}) must be at least batch_size ({self.batch_size})"
+            )
 
 
 @SOLVERS.register("sac")
@@ -160,6 +201,15 @@ class SAC(SB3Solver):
     Config = SACConfig
     algorithm = "SAC"
     summary = "soft actor-critic (stable-baselines3) on the Gymnasium adapter"
+    smoke_settings: ClassVar[dict[str, Any]] = {
+        "hidden": 32,
+        "batch_size": 16,
+        "buffer_size": 1000,
+        "learning_starts": 10,
+    }
+
+    def warmup_steps(self) -> int:
+        return self.config.learning_starts
 
     def _model_kwargs(self) -> dict[str, Any]:
         c = self.config
@@ -175,24 +225,35 @@ class SAC(SB3Solver):
 
 
 @dataclasses.dataclass(frozen=True)
-class PPOConfig:
+class PPOConfig(Validated):
     """Hyper-parameters of ``ppo`` (stable-baselines3 PPO).
 
     Attributes
     ----------
     hidden, layers : int
-        Width and depth of the policy and value MLPs.
+        Width (1..4096) and depth (1..64) of the policy and value MLPs.
     learning_rate : float
-    n_steps, batch_size, n_epochs : int
-        Rollout length, minibatch size and epochs per rollout.
+        In (0, 1].
+    n_steps : int
+        Rollout length (2..1 million): the first update happens after ``n_steps`` steps.
+    batch_size : int
+        Minibatch size (2..n_steps; advantage normalisation needs two samples).
+    n_epochs : int
+        Epochs per rollout (1..1000).
     """
 
-    hidden: int = 128
-    layers: int = 2
-    learning_rate: float = 3e-4
-    n_steps: int = 512
-    batch_size: int = 128
-    n_epochs: int = 10
+    hidden: int = setting(128, low=1, high=4096)
+    layers: int = setting(2, low=1, high=64)
+    learning_rate: float = setting(3e-4, gt=0, high=1.0)
+    n_steps: int = setting(512, low=2, high=1_000_000)
+    batch_size: int = setting(128, low=2, high=1_000_000)
+    n_epochs: int = setting(10, low=1, high=1000)
+
+    def check(self) -> None:
+        if self.batch_size > self.n_steps:
+            raise InvalidConfigError(
+                f"batch_size ({self.batch_size}) cannot exceed n_steps ({self.n_steps})"
+            )
 
 
 @SOLVERS.register("ppo")
@@ -202,6 +263,15 @@ class PPO(SB3Solver):
     Config = PPOConfig
     algorithm = "PPO"
     summary = "proximal policy optimisation (stable-baselines3) on the Gymnasium adapter"
+    smoke_settings: ClassVar[dict[str, Any]] = {
+        "hidden": 32,
+        "n_steps": 16,
+        "batch_size": 8,
+        "n_epochs": 2,
+    }
+
+    def warmup_steps(self) -> int:
+        return self.config.n_steps
 
     def _model_kwargs(self) -> dict[str, Any]:
         c = self.config

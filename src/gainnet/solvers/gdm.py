@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -18,32 +19,30 @@ import torch
 from gainnet.core.registry import SOLVERS
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, TrainingClock
+from gainnet.core.validation import check_allocation, setting
 from gainnet.errors import GainnetError
-from gainnet.solvers.diffusion_solver import DiffusionSolver
+from gainnet.solvers.diffusion_solver import (
+    MAX_LEARNING_RATE,
+    DiffusionConfig,
+    DiffusionSolver,
+    check_finite,
+)
 
 
 @dataclasses.dataclass(frozen=True)
-class GDMConfig:
-    """Hyper-parameters of ``gdm``.
+class GDMConfig(DiffusionConfig):
+    """Hyper-parameters of ``gdm`` (and those of :class:`DiffusionConfig`).
 
     Attributes
     ----------
-    hidden, layers : int
-        Width and depth of the MLP denoiser.
-    num_train_timesteps : int
-        Length of the diffusion chain in training.
-    num_inference_steps : int
-        DDIM steps per decision (the latency knob).
     num_labels : int
         Expert-labelled instances in the training set (capped by ``Budget.expert_labels``).
     batch_size : int
         Minibatch size.
     learning_rate : float
-        Adam's initial step size; it decays with a cosine over the budget's progress.
+        Adam's initial step size (at most 1); it decays with a cosine over the budget's progress.
     final_lr_fraction : float
         The learning rate at the end of the budget, as a fraction of the initial one.
-    num_samples : int
-        Candidates per decision; above 1 the best by the scenario's utility is kept.
     label_candidates : int
         Expert decisions per training instance. 1 imitates the expert's decision; ``k > 1``
         learns the spread of its ``k`` best (:meth:`Expert.propose`), each drawn equally often,
@@ -56,17 +55,12 @@ class GDMConfig:
         the model alone.
     """
 
-    hidden: int = 128
-    layers: int = 3
-    num_train_timesteps: int = 100
-    num_inference_steps: int = 3
-    num_labels: int = 100_000
-    batch_size: int = 256
-    learning_rate: float = 2e-3
-    final_lr_fraction: float = 0.02
-    num_samples: int = 1
-    label_candidates: int = 1
-    refine_iterations: int = 0
+    num_labels: int = setting(100_000, low=1, high=10_000_000)
+    batch_size: int = setting(256, low=1, high=65_536)
+    learning_rate: float = setting(2e-3, gt=0, high=MAX_LEARNING_RATE)
+    final_lr_fraction: float = setting(0.02, low=0, high=1)
+    label_candidates: int = setting(1, low=1, high=256)
+    refine_iterations: int = setting(0, low=0, high=10_000)
 
 
 def cosine_lr(initial: float, final_fraction: float, progress: float) -> float:
@@ -83,18 +77,23 @@ class GDM(DiffusionSolver):
     Config = GDMConfig
     summary = "conditional diffusion model trained on expert decisions (AIGX)"
     uses_expert = True
+    requires = frozenset({"expert"})
+    smoke_settings: ClassVar[dict[str, Any]] = {"num_labels": 256, "batch_size": 64}
+
+    def __init__(self, scenario, seed: int = 0, **params) -> None:
+        super().__init__(scenario, seed=seed, **params)
+        cfg = self.config
+        width = scenario.observation_dim + cfg.label_candidates * scenario.action_dim
+        check_allocation("gdm training set (num_labels x (observation + label targets))",
+                         cfg.num_labels * width, 4)  # fmt: skip
 
     def fit(self, budget: Budget, expert=None, callback: Callback | None = None) -> FitReport:
         cfg = self.config
         clock = TrainingClock(budget, callback)
         expert = expert if expert is not None else self.scenario.default_expert()
         num_labels = min(cfg.num_labels, budget.expert_labels or cfg.num_labels)
-        if num_labels < 1:
-            raise GainnetError("gdm needs at least one expert label")
         state = self.scenario.sample(num_labels, rng_for(self.seed, "train"))
-        k = int(cfg.label_candidates)
-        if k < 1:
-            raise GainnetError(f"gdm config label_candidates must be >= 1, got {k}")
+        k = cfg.label_candidates
         if k == 1:
             return self._fit_encoded(state, expert.solve(state), None, clock)
         proposals = expert.propose(state, k)  # [k, N, ...], best first
@@ -183,6 +182,7 @@ class GDM(DiffusionSolver):
             loss.backward()
             optimiser.step()
             loss_value = loss.detach().item()
+            check_finite(loss_value, "denoising loss", clock.step, "gdm", "learning_rate")
             clock.tick({"loss": loss_value})
         policy.eval()
         self.fitted = True

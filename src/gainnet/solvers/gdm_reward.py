@@ -22,6 +22,7 @@ channels (straight-through on [-1, 0]) while a soft penalty keeps actions in [-1
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -30,21 +31,24 @@ from torch import nn
 from gainnet.core.registry import SOLVERS
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.solver import Budget, Callback, FitReport, TrainingClock
-from gainnet.errors import GainnetError
-from gainnet.solvers.diffusion_solver import DiffusionSolver
+from gainnet.core.validation import check_allocation, setting
+from gainnet.errors import InvalidConfigError
+from gainnet.solvers.diffusion_solver import (
+    MAX_LEARNING_RATE,
+    MAX_PARAMETERS,
+    DiffusionConfig,
+    DiffusionSolver,
+    check_finite,
+)
 from gainnet.solvers.gdm import cosine_lr
 
 
 @dataclasses.dataclass(frozen=True)
-class GDMRewardConfig:
-    """Hyper-parameters of ``gdm-reward``.
+class GDMRewardConfig(DiffusionConfig):
+    """Hyper-parameters of ``gdm-reward`` (and those of :class:`DiffusionConfig`).
 
     Attributes
     ----------
-    hidden, layers, num_train_timesteps, num_inference_steps : int
-        The diffusion policy, as in ``gdm``.
-    num_samples : int
-        Candidates per decision; above 1 the best by the scenario's utility is kept.
     gradient : str
         ``"critic"``: learn ``Q(observation, decision)`` from observed utilities and follow its
         gradient (works for any black-box utility); ``"utility"``: follow the scenario's own
@@ -52,7 +56,7 @@ class GDMRewardConfig:
     batch_size : int
         States per step (exploration, critic and actor minibatches).
     actor_lr, critic_lr : float
-        Adam step sizes (cosine decay over the budget's progress).
+        Adam step sizes, at most 1 (cosine decay over the budget's progress).
     critic_hidden : int
         Width of the critic's two hidden layers.
     replay_size : int
@@ -68,29 +72,17 @@ class GDMRewardConfig:
         more learning from the same interactions, at proportionally more compute.
     """
 
-    hidden: int = 128
-    layers: int = 3
-    num_train_timesteps: int = 100
-    num_inference_steps: int = 3
-    gradient: str = "critic"
-    num_samples: int = 1
-    batch_size: int = 256
-    actor_lr: float = 1e-3
-    critic_lr: float = 1e-3
-    critic_hidden: int = 256
-    replay_size: int = 200_000
-    explore_std_start: float = 0.3
-    explore_std_end: float = 0.05
-    random_fraction: float = 0.1
-    warmup_steps: int = 200
-    updates_per_step: int = 1
-
-    def __post_init__(self) -> None:
-        upd = self.updates_per_step
-        if isinstance(upd, bool) or not isinstance(upd, int | np.integer) or upd < 1:
-            raise GainnetError(f"updates_per_step must be >= 1, got {self.updates_per_step!r}")
-        if self.gradient not in ("critic", "utility"):
-            raise GainnetError(f"gradient must be 'critic' or 'utility', got {self.gradient!r}")
+    gradient: Literal["critic", "utility"] = "critic"
+    batch_size: int = setting(256, low=1, high=65_536)
+    actor_lr: float = setting(1e-3, gt=0, high=MAX_LEARNING_RATE)
+    critic_lr: float = setting(1e-3, gt=0, high=MAX_LEARNING_RATE)
+    critic_hidden: int = setting(256, low=1, high=4096)
+    replay_size: int = setting(200_000, low=1, high=10_000_000)
+    explore_std_start: float = setting(0.3, low=0, high=10)
+    explore_std_end: float = setting(0.05, low=0, high=10)
+    random_fraction: float = setting(0.1, low=0, high=1)
+    warmup_steps: int = setting(200, low=0, high=10_000_000)
+    updates_per_step: int = setting(1, low=1, high=64)
 
 
 class Critic(nn.Module):
@@ -137,9 +129,34 @@ class GDMReward(DiffusionSolver):
     Config = GDMRewardConfig
     summary = "diffusion policy trained from the utility alone (critic + gradient through sampler)"
     uses_expert = False
+    requires = frozenset({"decode_torch"})
+    smoke_settings: ClassVar[dict[str, Any]] = {
+        "batch_size": 32,
+        "warmup_steps": 5,
+        "replay_size": 4096,
+        "critic_hidden": 32,
+    }
+
+    def needs(self) -> dict[str, str]:
+        needs = super().needs()
+        if self.config.gradient == "utility":
+            needs["utility_torch"] = "gradient = 'utility'"
+        return needs
+
+    def warmup_steps(self) -> int:
+        return self.config.warmup_steps
 
     def __init__(self, scenario, seed: int = 0, **params) -> None:
         super().__init__(scenario, seed=seed, **params)
+        cfg = self.config
+        width = scenario.observation_dim + scenario.decision_dim + 1
+        check_allocation("gdm-reward replay buffer (replay_size x row)", cfg.replay_size * width, 4)
+        critic = cfg.critic_hidden * (width + cfg.critic_hidden + 2)
+        if critic > MAX_PARAMETERS:
+            raise InvalidConfigError(
+                f"gdm-reward: critic_hidden = {cfg.critic_hidden} gives {critic:,} critic weights, "
+                f"more than {MAX_PARAMETERS:,}"
+            )
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int_seed_for(seed, "critic") % (2**31))
             self.critic = Critic(
@@ -151,11 +168,6 @@ class GDMReward(DiffusionSolver):
         clock = TrainingClock(budget, callback)
         rng = rng_for(self.seed, "explore")
         generator = torch.Generator().manual_seed(int_seed_for(self.seed, "train"))
-        if cfg.gradient == "utility":
-            scenario.utility_torch(
-                torch.ones(1, scenario.observation_dim), torch.ones(1, scenario.decision_dim)
-            )
-
         first = scenario.sample(max(cfg.batch_size, 1024), rng)
         if not self.fitted:
             policy.set_normaliser(torch.from_numpy(scenario.observe(first)))
@@ -214,6 +226,9 @@ class GDMReward(DiffusionSolver):
                     critic_loss.backward()
                     critic_opt.step()
                     metrics["critic_loss"] = critic_loss.detach().item()
+                    check_finite(
+                        metrics["critic_loss"], "critic loss", clock.step, self.name, "critic_lr"
+                    )
                 # 3. policy step through the differentiable sampler
                 if clock.step >= cfg.warmup_steps or cfg.gradient == "utility":
                     noise = torch.randn(
@@ -233,6 +248,9 @@ class GDMReward(DiffusionSolver):
                     actor_loss.backward()
                     actor_opt.step()
                     metrics["actor_value"] = value.detach().mean().item()
+                    check_finite(
+                        actor_loss.detach().item(), "actor loss", clock.step, self.name, "actor_lr"
+                    )
             clock.tick(metrics)
         policy.eval()
         self._weights_changed()

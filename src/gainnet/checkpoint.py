@@ -1,23 +1,55 @@
-"""Loading solvers saved by :meth:`gainnet.Solver.save` (safetensors + JSON, never pickle)."""
+"""Loading solvers saved by :meth:`gainnet.Solver.save` (safetensors + JSON, never pickle).
+
+Loading checks, in this order and before any tensor of the file is allocated: the
+``SHA256SUMS`` manifest (every file as written), the JSON's format and field types, the
+solver's config and the scenario's parameters (types, ranges and size bounds, through the
+same validation as every other entry point), and the safetensors header against the tensors
+the rebuilt solver has (names, dtypes and shapes exactly). Then the tensors are read and
+refused unless every value is finite. Every refusal is one :class:`CheckpointError` naming
+the file and what is wrong.
+"""
 
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
+from gainnet.core.integrity import verify_manifest
 from gainnet.core.solver import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, Solver
 from gainnet.errors import CheckpointError, GainnetError
+
+META_FILE = "solver.json"
+WEIGHTS_FILE = "weights.safetensors"
+#: the largest solver.json read
+MAX_META_BYTES = 16 << 20
+#: the largest safetensors header read (names, dtypes, shapes and offsets)
+MAX_HEADER_BYTES = 16 << 20
+_SAFETENSORS_DTYPES = {
+    "float64": "F64",
+    "float32": "F32",
+    "float16": "F16",
+    "bfloat16": "BF16",
+    "int64": "I64",
+    "int32": "I32",
+    "int16": "I16",
+    "int8": "I8",
+    "uint8": "U8",
+    "bool": "BOOL",
+}
 
 
 def read_checkpoint_meta(path: str | Path) -> dict:
     """The validated ``solver.json`` of a saved solver directory."""
     root = Path(path)
-    meta_path = root / "solver.json"
+    meta_path = root / META_FILE
     if not meta_path.is_file():
         raise CheckpointError(f"{root} is not a saved solver: {meta_path.name} is missing")
+    if meta_path.stat().st_size > MAX_META_BYTES:
+        raise CheckpointError(f"{meta_path} is larger than {MAX_META_BYTES >> 20} MiB")
     try:
         meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{meta_path} is not valid JSON: {exc}") from None
     return validate_checkpoint_meta(meta, str(meta_path))
 
@@ -51,12 +83,71 @@ def validate_checkpoint_meta(meta: object, where: str) -> dict:
     return meta
 
 
+def safetensors_header(weights: bytes, where: str) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``{tensor name: (dtype, shape)}`` read from a safetensors file's header only.
+
+    The header is an 8-byte little-endian length and a JSON object; nothing else is parsed.
+    """
+    if len(weights) < 8:
+        raise CheckpointError(f"{where}: the weights are corrupt: the file is too short")
+    (length,) = struct.unpack("<Q", weights[:8])
+    if length > min(MAX_HEADER_BYTES, len(weights) - 8):
+        raise CheckpointError(f"{where}: the weights are corrupt: bad header length {length}")
+    try:
+        header = json.loads(weights[8 : 8 + length])
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
+        raise CheckpointError(f"{where}: the weights are corrupt: unreadable header") from None
+    if not isinstance(header, dict):
+        raise CheckpointError(f"{where}: the weights are corrupt: the header is not an object")
+    found = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        shape = entry.get("shape") if isinstance(entry, dict) else None
+        dtype = entry.get("dtype") if isinstance(entry, dict) else None
+        if not isinstance(dtype, str) or not isinstance(shape, list):
+            raise CheckpointError(f"{where}: the weights are corrupt: bad entry {name!r}")
+        if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise CheckpointError(f"{where}: the weights are corrupt: bad shape of {name!r}")
+        found[name] = (dtype, tuple(shape))
+    return found
+
+
+def _expected_tensors(solver: Solver) -> dict[str, tuple[str, tuple[int, ...]]]:
+    expected = {}
+    for name, tensor in solver.weights().items():
+        dtype = _SAFETENSORS_DTYPES.get(str(tensor.dtype).removeprefix("torch."), "?")
+        expected[name] = (dtype, tuple(tensor.shape))
+    return expected
+
+
+def check_tensors_fit(solver: Solver, weights: bytes, where: str) -> None:
+    """Refuse weights whose tensor names, dtypes or shapes differ from ``solver``'s own."""
+    found = safetensors_header(weights, where)
+    expected = _expected_tensors(solver)
+    if sorted(found) != sorted(expected):
+        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+        parts = [f"missing {missing[:3]}"] if missing else []
+        parts += [f"unexpected {extra[:3]}"] if extra else []
+        raise CheckpointError(
+            f"{where} does not fit solver {solver.name!r}: tensors " + ", ".join(parts)
+        )
+    for name, (dtype, shape) in expected.items():
+        if found[name] != (dtype, shape):
+            raise CheckpointError(
+                f"{where} does not fit solver {solver.name!r}: tensor {name!r} is "
+                f"{found[name][0]} {list(found[name][1])}, the config needs {dtype} {list(shape)}"
+            )
+
+
 def solver_from_checkpoint(meta: dict, weights: bytes, where: str) -> Solver:
     """Rebuild a solver from a validated ``solver.json`` dict and safetensors ``weights`` bytes.
 
-    Raises :class:`CheckpointError` when the solver cannot be rebuilt, the bytes are not a
-    safetensors file, or the tensors do not fit the solver's architecture.
+    Raises :class:`CheckpointError` when the solver cannot be rebuilt (a config or scenario
+    parameter out of range), the bytes are not a safetensors file, the tensors do not match
+    the solver's architecture exactly, or a weight is not finite.
     """
+    import torch
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -67,12 +158,16 @@ def solver_from_checkpoint(meta: dict, weights: bytes, where: str) -> Solver:
         solver = make_solver(meta["solver"], scenario, seed=meta["seed"], **meta["config"])
     except (GainnetError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{where}: cannot rebuild the saved solver: {exc}") from None
+    if sorted(safetensors_header(weights, where)) != sorted(meta.get("tensors", [])):
+        raise CheckpointError(f"{where} does not hold the tensors solver.json lists")
+    check_tensors_fit(solver, weights, where)
     try:
         tensors = load(weights)
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{where}: the weights are corrupt: {exc}") from None
-    if sorted(tensors) != sorted(meta.get("tensors", [])):
-        raise CheckpointError(f"{where} does not hold the tensors solver.json lists")
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{where}: tensor {name!r} holds NaN or infinite values")
     try:
         solver.load_weights(tensors)
     except (RuntimeError, KeyError, GainnetError) as exc:
@@ -87,12 +182,16 @@ def load_solver(path: str | Path) -> Solver:
     Raises
     ------
     CheckpointError
-        When the directory is missing files, the JSON is malformed, the weights file is
-        corrupt, or the tensors do not match the solver's architecture.
+        When the directory is missing files, a file does not match ``SHA256SUMS``, the JSON
+        is malformed or out of range, the weights file is corrupt, the tensors do not match
+        the solver's architecture, or a weight is not finite.
     """
     root = Path(path)
-    meta = read_checkpoint_meta(root)
-    weights_path = root / "weights.safetensors"
+    if not (root / META_FILE).is_file():
+        raise CheckpointError(f"{root} is not a saved solver: {META_FILE} is missing")
+    weights_path = root / WEIGHTS_FILE
     if not weights_path.is_file():
-        raise CheckpointError(f"{root}: weights.safetensors is missing")
+        raise CheckpointError(f"{root}: {WEIGHTS_FILE} is missing")
+    verify_manifest(root, (META_FILE, WEIGHTS_FILE))
+    meta = read_checkpoint_meta(root)
     return solver_from_checkpoint(meta, weights_path.read_bytes(), str(weights_path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from gainnet.cli_common import ThreadsOption, err, fail, new_app, out
+from gainnet.cli_common import ThreadsOption, err, fail, new_app, out, print_json
+from gainnet.core.integrity import check_writable, write_manifest
 from gainnet.errors import GainnetError
 
 app = new_app(
@@ -163,6 +166,7 @@ def train(
         sc = gainnet.make_scenario(scenario, preset=preset, **scenario_params)
         sv = gainnet.make_solver(solver, sc, seed=seed, **solver_params)
         budget = _budget(steps, seconds, default_seconds=30.0)
+        check_writable(out_dir, "run directory")  # before training, not after
     except gainnet.GainnetError as exc:
         _fail(exc)
     expert = sc.default_expert() if sv.uses_expert else None
@@ -178,7 +182,10 @@ def train(
         "fit": dataclasses.asdict(report),
     }
     (out_dir / "train.json").write_text(json.dumps(record, indent=2) + "\n")
-    err.print(f"trained {solver} for {report.steps} steps in {report.seconds:.1f} s -> {out_dir}")
+    write_manifest(out_dir, ["solver.json", "weights.safetensors", "train.json"])
+    err.print(
+        escape(f"trained {solver} for {report.steps} steps in {report.seconds:.1f} s -> {out_dir}")
+    )
 
 
 @app.command()
@@ -299,37 +306,37 @@ def cycle(
     except gainnet.GainnetError as exc:
         _fail(exc)
     reports = []
-    with Progress(
-        TextColumn("[bold]cycle"),
-        BarColumn(),
-        TextColumn("round {task.completed:.0f}/{task.total:.0f}"),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=err,
-        disable=as_json,
-    ) as progress:
+    with (
+        contextlib.closing(runner),
+        Progress(
+            TextColumn("[bold]cycle"),
+            BarColumn(),
+            TextColumn("round {task.completed:.0f}/{task.total:.0f}"),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=err,
+            disable=as_json,
+        ) as progress,
+    ):
         task = progress.add_task(
             "cycle", total=runner.total_rounds, status="training the first model"
         )
         for report in runner:
             reports.append(report)
-            status = f"{report.phase}: ratio {report.ratio:.4f}" + (
+            status = f"{escape(report.phase)}: ratio {report.ratio:.4f}" + (
                 " promoted" if report.promoted else ""
             )
             progress.update(task, advance=1, status=status)
     phases = summarise(reports, config)
     if as_json:
-        print(
-            json.dumps(
-                {
-                    "rounds": [dataclasses.asdict(r) for r in reports],
-                    "phases": [dataclasses.asdict(p) for p in phases],
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "rounds": [dataclasses.asdict(r) for r in reports],
+                "phases": [dataclasses.asdict(p) for p in phases],
+            }
         )
         return
-    table = Table(title=f"cycle {config_path} (store: {config.database})")
+    table = Table(title=escape(f"cycle {config_path} (store: {config.database})"))
     for col in (
         "phase",
         "ratio",
@@ -343,7 +350,7 @@ def cycle(
         table.add_column(col, justify="left" if col == "phase" else "right")
     for p in phases:
         table.add_row(
-            p.phase,
+            escape(p.phase),
             f"{p.ratio:.4f}",
             "-" if p.detection_delay is None else f"{p.detection_delay} decisions",
             "-" if p.recovery_decisions is None else f"{p.recovery_decisions} decisions",
@@ -413,7 +420,7 @@ def reproduce(
         print(json.dumps(results, indent=2))
         return
     out.print((out_dir / "report.md").read_text())
-    err.print(f"report: {out_dir / 'report.md'}")
+    err.print(escape(f"report: {out_dir / 'report.md'}"))
 
 
 def _add_subcommands() -> None:

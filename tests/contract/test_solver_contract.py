@@ -103,7 +103,11 @@ def test_decisions_are_feasible_and_shaped_like_the_experts(name, scenario_name)
 def test_save_then_load_gives_identical_decisions(name, scenario_name, tmp_path):
     solver, _ = fitted(name, scenario_name, seed=2)
     path = solver.save(tmp_path / name)
-    assert sorted(p.name for p in path.iterdir()) == ["solver.json", "weights.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "SHA256SUMS",
+        "solver.json",
+        "weights.safetensors",
+    ]
     loaded = gainnet.load_solver(path)
     assert type(loaded) is type(solver) and loaded.seed == 2 and loaded.fitted
     assert loaded.scenario.config() == solver.scenario.config()

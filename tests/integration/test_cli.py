@@ -128,13 +128,37 @@ def test_bad_input_gets_a_clear_error(args, message, tmp_path, monkeypatch):
     assert not (tmp_path / "x").exists()
 
 
-def test_evaluate_refuses_a_corrupt_run(tmp_path):
+def _tiny_run(run):
+    args = ["train", "power-allocation", "uniform", "--steps", "1", "--out", str(run)]
+    assert runner.invoke(app, args).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda run: (run / "solver.json").write_text("{not json"), "solver.json does not match"),
+        (lambda run: (run / "weights.safetensors").unlink(), "weights.safetensors is missing"),
+        (lambda run: (run / "SHA256SUMS").unlink(), "has no SHA256SUMS"),
+        (lambda run: (run / "train.json").write_text("{}"), "train.json does not match"),
+    ],
+    ids=["edited-json", "no-weights", "no-manifest", "edited-record"],
+)
+def test_evaluate_refuses_a_damaged_run_in_one_line(tmp_path, damage, message):
     run = tmp_path / "run"
-    run.mkdir()
-    (run / "solver.json").write_text("{not json")
+    _tiny_run(run)
+    assert runner.invoke(app, ["evaluate", str(run), "--instances", "5"]).exit_code == 0
+    damage(run)
     result = runner.invoke(app, ["evaluate", str(run)])
     assert result.exit_code == 2
-    assert "not valid JSON" in result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_train_checks_the_run_directory_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    args = ["train", "power-allocation", "gdm", "--steps", "100000", "--out", str(blocker)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "is a file, not a directory" in result.output
 
 
 def test_console_entry_point_is_installed():

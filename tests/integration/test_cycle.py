@@ -192,7 +192,7 @@ def test_killing_gainnet_cycle_mid_retrain_loses_nothing(tmp_path):
             while labels < 2000 + 500 and time.monotonic() < deadline:  # initial + retrain batch
                 time.sleep(0.5)
                 if database.exists():
-                    with Store(database) as store:
+                    with Store(database, read_only=True) as store:  # the cycle holds the lock
                         labels = store.label_count()
             assert labels >= 2500, "the cycle never reached its retraining"
             time.sleep(1.0)  # well inside the 10-million-step retraining
@@ -207,3 +207,23 @@ def test_killing_gainnet_cycle_mid_retrain_loses_nothing(tmp_path):
     report = next(iter(resumed))
     assert first_model.startswith(report.model)  # resumed from the last promoted model
     assert report.labels_total > kept  # nothing lost, new audits added
+
+
+def test_page_hinkley_on_the_audits_detects_the_rainstorm(tmp_path):
+    """gap_detector = "page-hinkley": with the KS test switched off, the sequential test on
+    the audited served/expert ratio alone triggers retraining in T2, never in T1."""
+    cfg = dataclasses.replace(
+        config(tmp_path / "cycle.sqlite", (Phase("T1", 3, "aigx-t1"), Phase("T2", 3, "aigx-t2"))),
+        gap_detector="page-hinkley",
+        audit_fraction=0.5,
+        drift_alpha=1e-300,  # the KS test never fires
+    )
+    reports = list(Cycle(cfg))
+    assert all(r.ks_p_value > 1e-300 for r in reports if r.ks_p_value == r.ks_p_value)
+    assert not any(r.triggered for r in reports[:3])
+    assert any(r.triggered for r in reports[3:])
+    # the trigger came from the Page-Hinkley test: at an alarm level it cannot reach, none fires
+    deaf = dataclasses.replace(
+        cfg, database=str(tmp_path / "deaf.sqlite"), page_hinkley_threshold=1e6
+    )
+    assert not any(r.triggered for r in Cycle(deaf))

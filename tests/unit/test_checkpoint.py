@@ -14,6 +14,7 @@ import torch
 from diffusers import DDIMScheduler  # noqa: F401
 
 import gainnet
+from gainnet.core.integrity import write_manifest
 
 
 @pytest.fixture(scope="module")
@@ -37,15 +38,42 @@ def copy_of(saved_gdm, tmp_path):
     return path
 
 
+def _reseal(path):
+    """Rewrite SHA256SUMS after a deliberate edit (as someone editing on purpose would), so
+    the checks behind the manifest are tested too."""
+    write_manifest(path, ["solver.json", "weights.safetensors"])
+
+
 def _edit_json(path, change):
     meta = json.loads((path / "solver.json").read_text())
     change(meta)
     (path / "solver.json").write_text(json.dumps(meta))
+    _reseal(path)
+
+
+def _edit_tensors(path, change):
+    """Apply ``change`` to the saved tensors dict, rewrite the file and reseal."""
+    from safetensors.torch import load, save
+
+    weights = path / "weights.safetensors"
+    tensors = load(weights.read_bytes())
+    change(tensors)
+    weights.write_bytes(save(tensors))
+    _reseal(path)
 
 
 def test_save_writes_json_and_safetensors_only(saved_gdm):
     path, solver, _, _ = saved_gdm
-    assert sorted(p.name for p in path.iterdir()) == ["solver.json", "weights.safetensors"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "SHA256SUMS",
+        "solver.json",
+        "weights.safetensors",
+    ]
+    sums = dict(line.split("  ")[::-1] for line in (path / "SHA256SUMS").read_text().splitlines())
+    import hashlib
+
+    for name in ("solver.json", "weights.safetensors"):
+        assert sums[name] == hashlib.sha256((path / name).read_bytes()).hexdigest()
     meta = json.loads((path / "solver.json").read_text())
     assert meta["format"] == "gainnet-solver" and meta["format_version"] == 1
     assert meta["solver"] == "gdm" and meta["seed"] == 4 and meta["fitted"] is True
@@ -128,10 +156,86 @@ def test_missing_weights(copy_of):
     ],
     ids=["garbage", "truncated", "empty", "pickle"],
 )
-def test_corrupt_weights(copy_of, damage):
+@pytest.mark.parametrize("reseal", [False, True], ids=["as-found", "resealed"])
+def test_corrupt_weights(copy_of, damage, reseal):
     weights = copy_of / "weights.safetensors"
     weights.write_bytes(damage(weights.read_bytes()))
+    if reseal:
+        _reseal(copy_of)
     with pytest.raises(gainnet.CheckpointError, match=r"weights\.safetensors"):
+        gainnet.load_solver(copy_of)
+
+
+def test_flipped_bytes_are_caught_by_the_manifest(copy_of):
+    weights = copy_of / "weights.safetensors"
+    raw = bytearray(weights.read_bytes())
+    raw[-64:-48] = bytes(16)  # 16 bytes of the tensor data
+    weights.write_bytes(bytes(raw))
+    with pytest.raises(gainnet.CheckpointError, match="does not match its recorded SHA-256"):
+        gainnet.load_solver(copy_of)
+
+
+def test_edited_json_is_caught_by_the_manifest(copy_of):
+    meta_path = copy_of / "solver.json"
+    meta_path.write_text(meta_path.read_text().replace('"hidden": 16', '"hidden": 16 '))
+    with pytest.raises(gainnet.CheckpointError, match=r"solver\.json does not match"):
+        gainnet.load_solver(copy_of)
+
+
+def test_a_missing_or_malformed_manifest_is_refused(copy_of):
+    (copy_of / "SHA256SUMS").write_text("not a manifest\n")
+    with pytest.raises(gainnet.CheckpointError, match="line 1"):
+        gainnet.load_solver(copy_of)
+    (copy_of / "SHA256SUMS").unlink()
+    with pytest.raises(gainnet.CheckpointError, match="has no SHA256SUMS"):
+        gainnet.load_solver(copy_of)
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")], ids=["nan", "inf"])
+def test_non_finite_weights_are_refused(copy_of, value):
+    def poison(tensors):
+        name = sorted(k for k, v in tensors.items() if v.is_floating_point())[0]
+        tensors[name].view(-1)[0] = value
+
+    _edit_tensors(copy_of, poison)
+    with pytest.raises(gainnet.CheckpointError, match="NaN or infinite"):
+        gainnet.load_solver(copy_of)
+
+
+def test_reshaped_or_retyped_tensors_are_refused_before_loading(copy_of):
+    name = json.loads((copy_of / "solver.json").read_text())["tensors"][0]
+    _edit_tensors(copy_of, lambda t: t.update({name: t[name].reshape(-1)}))
+    with pytest.raises(gainnet.CheckpointError, match=f"tensor '{name}' is F32"):
+        gainnet.load_solver(copy_of)
+    _edit_tensors(copy_of, lambda t: t.update({name: t[name].double()}))
+    with pytest.raises(gainnet.CheckpointError, match=f"tensor '{name}' is F64"):
+        gainnet.load_solver(copy_of)
+
+
+def test_unexpected_tensors_are_refused(copy_of):
+    def add(tensors):
+        tensors["extra"] = torch.zeros(3)
+
+    _edit_tensors(copy_of, add)
+    _edit_json(copy_of, lambda m: m["tensors"].append("extra"))
+    with pytest.raises(gainnet.CheckpointError, match=r"unexpected \['extra'\]"):
+        gainnet.load_solver(copy_of)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda m: m["config"].update(hidden=10**9),
+        lambda m: m["config"].update(layers=100_000),
+        lambda m: m["config"].update(num_samples=10**8),
+        lambda m: m["config"].update(num_labels=10**12),
+        lambda m: m["scenario"]["params"].update(num_channels=10**9),
+    ],
+    ids=["hidden", "layers", "num_samples", "num_labels", "num_channels"],
+)
+def test_huge_sizes_in_the_json_are_refused_before_any_allocation(copy_of, change):
+    _edit_json(copy_of, change)
+    with pytest.raises(gainnet.CheckpointError, match="cannot rebuild the saved solver"):
         gainnet.load_solver(copy_of)
 
 
@@ -150,6 +254,7 @@ def test_corrupt_weights(copy_of, damage):
 def test_malformed_json(copy_of, text, match):
     meta_path = copy_of / "solver.json"
     meta_path.write_text(text(meta_path.read_text()))
+    _reseal(copy_of)
     with pytest.raises(gainnet.CheckpointError, match=match):
         gainnet.load_solver(copy_of)
 

@@ -50,21 +50,22 @@ def test_a_corrupt_or_missing_model_is_refused(tmp_path, t1):
         digest = store.save_model(solver)
         path = store.models_dir / f"{digest}.safetensors"
         path.write_bytes(path.read_bytes()[:-7] + b"garbage")
-        with pytest.raises(gainnet.CheckpointError, match="does not match its hash"):
+        with pytest.raises(gainnet.CheckpointError, match="does not match its recorded SHA-256"):
             store.load_model(digest)
         path.unlink()
-        with pytest.raises(gainnet.CheckpointError, match="missing"):
+        with pytest.raises(gainnet.StoreError, match="missing"):
             store.load_model(digest)
-        with pytest.raises(gainnet.CheckpointError, match="no model"):
+        with pytest.raises(gainnet.StoreError, match="no model"):
             store.load_model("0" * 64)
 
 
 def test_promotions_and_monitoring(tmp_path):
     with Store(tmp_path / "cycle.sqlite") as store:
         assert store.last_promoted() is None
-        store.record_promotion(Promotion(1, None, "a", None, 0.9, True))
-        store.record_promotion(Promotion(2, "a", "b", 0.9, 0.8, False))
-        assert store.last_promoted() == "a"
+        a, b = "a" * 64, "b" * 64
+        store.record_promotion(Promotion(1, None, a, None, 0.9, True))
+        store.record_promotion(Promotion(2, a, b, 0.9, 0.8, False))
+        assert store.last_promoted() == a
         assert [p.promoted for p in store.promotions()] == [True, False]
         store.record_metric(0, "ks_p_value", 0.5)
         store.record_metric(1, "ks_p_value", 1e-9)
@@ -76,7 +77,7 @@ def test_bad_locations_and_files(tmp_path):
         Store("postgres://host/db")
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(gainnet.GainnetError, match="not a gainnet store"):
+    with pytest.raises(gainnet.GainnetError, match="not a usable gainnet store"):
         Store(junk)
 
 

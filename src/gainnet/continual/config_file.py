@@ -25,19 +25,28 @@ from gainnet.continual.cycle import CycleConfig, Phase
 from gainnet.core.registry import build_params
 from gainnet.errors import GainnetError
 
+#: the largest cycle config read
+MAX_CONFIG_BYTES = 1 << 20
+
 
 def load_cycle_config(path: str | Path, **overrides) -> CycleConfig:
     """Parse ``path``; unknown keys raise an error naming the file and listing known keys."""
     path = Path(path)
+    if path.is_dir():
+        raise GainnetError(f"{path} is a directory, not a cycle config")
     try:
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise GainnetError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise GainnetError(f"no such cycle config: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise GainnetError(f"{path} is not valid TOML: {exc}") from None
     phases = data.pop("phases", None)
     if not isinstance(phases, list) or not phases:
         raise GainnetError(f"{path} needs at least one [[phases]] table")
-    built = tuple(build_params(Phase, p, f"[[phases]] in {path}") for p in phases)
+    built = tuple(
+        build_params(Phase, p, f"[[phases]] number {i} in {path}") for i, p in enumerate(phases, 1)
+    )
     data.update(overrides)
     return build_params(CycleConfig, {**data, "phases": built}, f"cycle config {path}")

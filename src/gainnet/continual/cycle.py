@@ -33,27 +33,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
-from gainnet.continual.drift import KSDriftDetector
+from gainnet.continual.drift import KSDriftDetector, PageHinkley
 from gainnet.continual.store import Promotion, Store
+from gainnet.core.registry import SOLVERS
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget
-from gainnet.errors import GainnetError
+from gainnet.core.validation import Validated, check_allocation, setting
+from gainnet.errors import InvalidConfigError, StoreError
 from gainnet.registry import make_scenario, make_solver
+
+#: the most rounds of a phase, and of instances one setting may ask for per round or retrain
+MAX_ROUNDS = 1_000_000
+MAX_INSTANCES = 10_000_000
+MAX_STEPS = 100_000_000
 
 
 @dataclasses.dataclass(frozen=True)
-class Phase:
+class Phase(Validated):
     """A stretch of the stream with one channel distribution.
 
     Attributes
     ----------
     name : str
+        Shown in tables and reports (1..200 characters).
     rounds : int
-        Served batches in this phase.
+        Served batches in this phase (1..1,000,000).
     preset : str or None
         Scenario preset of the phase.
     params : dict
@@ -64,14 +72,20 @@ class Phase:
     """
 
     name: str
-    rounds: int
+    rounds: int = setting(low=1, high=MAX_ROUNDS)
     preset: str | None = None
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
     end_params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
+    def check(self) -> None:
+        if not self.name.strip() or len(self.name) > 200:
+            raise InvalidConfigError(
+                f"Phase.name must be 1 to 200 characters, got {self.name!r}", "name", self.name
+            )
+
 
 @dataclasses.dataclass(frozen=True)
-class CycleConfig:
+class CycleConfig(Validated):
     """Settings of a retraining cycle (every field is a TOML key of ``gainnet cycle``).
 
     Attributes
@@ -81,7 +95,7 @@ class CycleConfig:
     scenario : str
         Scenario name (every phase is a parameterisation of it).
     solver : str
-        Any registered solver. Imitation solvers (with ``fit_labelled``, e.g. ``gdm``) retrain
+        Any registered solver. Imitation solvers (``uses_expert``, e.g. ``gdm``) retrain
         on expert labels; the others (``gdm-reward``, ``sac``, ``ppo``) keep training from the
         utility in the new conditions (``labels_per_retrain`` and ``new_data_share`` then
         do not apply; the audits still label).
@@ -94,17 +108,24 @@ class CycleConfig:
     initial_labels, initial_steps : int
         Expert labels and training steps of the first model.
     audit_fraction : float
-        Share of served states labelled by the expert for the gap estimate.
+        Share of served states labelled by the expert for the gap estimate, in (0, 1].
     audit_window : int
         Audited instances the gap estimate averages over.
+    gap_detector : "threshold" or "page-hinkley"
+        How the audits trigger retraining: ``threshold`` when the audited relative gap
+        (1 - served / expert, averaged over ``audit_window``) exceeds ``gap_threshold``;
+        ``page-hinkley`` when a Page-Hinkley test on the audited per-instance ratio
+        (served / expert) detects a drop (``page_hinkley_delta``, ``page_hinkley_threshold``).
     gap_threshold : float
-        Audited relative gap (1 - served / expert) that triggers retraining.
+        Audited relative gap that triggers retraining, in [0, 1].
+    page_hinkley_delta, page_hinkley_threshold : float
+        Drop of the ratio tolerated without alarm, and the alarm level (ratio x instances).
     drift_alpha, drift_window : float, int
-        KS test level and window (observations).
+        KS test level in (0, 1) and window (at least 20 observations).
     labels_per_retrain : int
         Expert labels collected per trigger.
     new_data_share : float
-        Share of each challenger minibatch drawn from the new labels.
+        Share of each challenger minibatch drawn from the new labels, in (0, 1].
     retrain_steps : int
         Optimiser steps of a challenger.
     holdout : int
@@ -117,50 +138,48 @@ class CycleConfig:
         compared and swapped in at the first round boundary after it finishes. Off by default
         so runs are reproducible round for round (the swap round then depends on wall time).
     round_interval_s : float
-        Wall seconds between rounds, to emulate a live service's pace (0: as fast as possible).
+        Wall seconds between rounds (0..3600), to emulate a live service's pace (0: as fast
+        as possible).
     seed : int
     """
 
-    phases: tuple[Phase, ...]
+    phases: tuple[Phase, ...] = setting(max_items=10_000)
     scenario: str = "power-allocation"
     solver: str = "gdm"
     solver_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     database: str = "cycle.sqlite"
-    decisions_per_round: int = 200
-    initial_labels: int = 20_000
-    initial_steps: int = 3000
-    audit_fraction: float = 0.05
-    audit_window: int = 100
-    gap_threshold: float = 0.01
-    drift_alpha: float = 0.001
-    drift_window: int = 400
-    labels_per_retrain: int = 2000
-    new_data_share: float = 0.75
-    retrain_steps: int = 2000
-    holdout: int = 500
-    cooldown_rounds: int = 3
+    decisions_per_round: int = setting(200, low=1, high=MAX_INSTANCES)
+    initial_labels: int = setting(20_000, low=1, high=MAX_INSTANCES)
+    initial_steps: int = setting(3000, low=1, high=MAX_STEPS)
+    audit_fraction: float = setting(0.05, gt=0, high=1)
+    audit_window: int = setting(100, low=1, high=MAX_INSTANCES)
+    gap_detector: Literal["threshold", "page-hinkley"] = "threshold"
+    gap_threshold: float = setting(0.01, low=0, high=1)
+    page_hinkley_delta: float = setting(0.005, low=0, high=1)
+    page_hinkley_threshold: float = setting(1.0, gt=0, high=1e6)
+    drift_alpha: float = setting(0.001, gt=0, lt=1)
+    drift_window: int = setting(400, low=20, high=MAX_INSTANCES)
+    labels_per_retrain: int = setting(2000, low=1, high=MAX_INSTANCES)
+    new_data_share: float = setting(0.75, gt=0, high=1)
+    retrain_steps: int = setting(2000, low=1, high=MAX_STEPS)
+    holdout: int = setting(500, low=1, high=MAX_INSTANCES)
+    cooldown_rounds: int = setting(3, low=0, high=MAX_ROUNDS)
     background_retrain: bool = False
-    round_interval_s: float = 0.0
-    seed: int = 0
+    round_interval_s: float = setting(0.0, low=0, high=3600)
+    seed: int = setting(0, low=0, high=2**63 - 1)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not self.phases:
-            raise GainnetError("a cycle needs at least one phase")
-        if not 0 < self.audit_fraction <= 1 or not 0 < self.new_data_share <= 1:
-            raise GainnetError("audit_fraction and new_data_share must be in (0, 1]")
-        if int(self.cooldown_rounds) < 0:
-            raise GainnetError("CycleConfig.cooldown_rounds must be >= 0")
-        for name in (
-            "decisions_per_round",
-            "initial_labels",
-            "initial_steps",
-            "labels_per_retrain",
-            "retrain_steps",
-            "holdout",
-            "audit_window",
-        ):
-            if int(getattr(self, name)) < 1:
-                raise GainnetError(f"CycleConfig.{name} must be >= 1")
+            raise InvalidConfigError("a cycle needs at least one [[phases]] table", "phases")
+
+    @property
+    def total_rounds(self) -> int:
+        return sum(p.rounds for p in self.phases)
+
+    def most_labels(self) -> int:
+        """The most labels the store can hold at the end (what one retraining loads)."""
+        audits = math.ceil(self.audit_fraction * self.decisions_per_round)
+        return self.initial_labels + self.total_rounds * (audits + self.labels_per_retrain)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,14 +229,28 @@ class Cycle:
     """Iterate to run the cycle; see the module docstring."""
 
     def __init__(self, config: CycleConfig) -> None:
+        if not isinstance(config, CycleConfig):
+            raise InvalidConfigError(f"Cycle needs a CycleConfig, got {type(config).__name__}")
         self.config = config
-        self.store = Store(config.database)
         self.scenarios = [
             make_scenario(config.scenario, preset=p.preset, **p.params) for p in config.phases
         ]
         for p in config.phases:  # continuous-drift end points must be valid parameters too
             if p.end_params:
                 make_scenario(config.scenario, preset=p.preset, **{**p.params, **p.end_params})
+        first = self.scenarios[0]
+        # the solver's settings are checked now (a throw-away instance), not after labelling
+        self._uses_expert = SOLVERS.get(config.solver).uses_expert
+        make_solver(config.solver, first, seed=config.seed, **config.solver_params)
+        per_instance = max(s.state_bytes_per_instance for s in self.scenarios)
+        for name in ("decisions_per_round", "holdout", "initial_labels", "labels_per_retrain"):
+            check_allocation(f"CycleConfig.{name} states", getattr(config, name) * per_instance, 1)
+        check_allocation(
+            "the labels one retraining loads (initial + audits + retrains over every round)",
+            config.most_labels() * per_instance,
+            1,
+        )
+        self.store = Store(config.database)  # last: refuses a second writer, checks the files
         self._rng = rng_for(config.seed, "drift")
         self.deployed = None
         self.model_hash: str | None = None
@@ -253,7 +286,11 @@ class Cycle:
 
     @property
     def total_rounds(self) -> int:
-        return sum(p.rounds for p in self.config.phases)
+        return self.config.total_rounds
+
+    def close(self) -> None:
+        """Release the store (its lock and database connection)."""
+        self.store.close()
 
     def _label(self, round_index: int, scenario, n: int):
         state = scenario.sample(n, self._rng)
@@ -275,8 +312,8 @@ class Cycle:
             self.deployed.set_scenario(first)
         else:
             solver = make_solver(cfg.solver, first, seed=cfg.seed, **cfg.solver_params)
-            if hasattr(solver, "fit_labelled"):
-                state, decision = self._label(-1, first, cfg.initial_labels)
+            if solver.uses_expert:
+                state, decision = self._initial_labels(first)
                 solver.fit_labelled(state, decision, Budget(steps=cfg.initial_steps))
             else:  # a solver that learns from the utility alone needs no labels
                 solver.fit(Budget(steps=cfg.initial_steps))
@@ -288,13 +325,23 @@ class Cycle:
             first.observe(reference), window=cfg.drift_window, alpha=cfg.drift_alpha
         )
 
+    def _initial_labels(self, first):
+        """The first model's labels: those a killed earlier run already stored (round -1),
+        topped up to ``initial_labels``; a restart never stores them twice."""
+        stored = self.store.label_count(-1)
+        if stored < self.config.initial_labels:
+            self._label(-1, first, self.config.initial_labels - stored)
+        state, decision = self.store.labels(first, only_round=-1)
+        n = self.config.initial_labels
+        return state.take(slice(0, n)), decision[:n]
+
     def _prepare_challenger(self, round_index: int, scenario):
         """Label (imitation solvers) and return the challenger and its training callable."""
         cfg = self.config
         challenger = self.store.load_model(self.model_hash)
         challenger.set_scenario(scenario)
         budget = Budget(steps=cfg.retrain_steps)
-        if not hasattr(challenger, "fit_labelled"):  # utility-trained: keep learning, no labels
+        if not challenger.uses_expert:  # utility-trained: keep learning, no labels
             return challenger, lambda: challenger.fit(budget)
         new_state, _ = self._label(round_index, scenario, cfg.labels_per_retrain)
         all_state, all_decision = self.store.labels(scenario)
@@ -325,12 +372,24 @@ class Cycle:
 
     # ----------------------------------------------------------------- the loop
     def __iter__(self) -> Iterator[RoundReport]:
+        """The rounds; the store (and its lock) is released when they end or stop."""
+        if self.store.closed:
+            raise StoreError(f"this Cycle has run; make a new Cycle to resume {self.store.path}")
+        try:
+            yield from self._rounds()
+        finally:
+            self.close()
+
+    def _rounds(self) -> Iterator[RoundReport]:
         cfg = self.config
         self._start()
         audited: deque[tuple[float, float]] = deque(maxlen=cfg.audit_window)
         n_audit = max(1, math.ceil(cfg.audit_fraction * cfg.decisions_per_round))
         cooldown_until = 0
         pending: _Training | None = None
+        page_hinkley = PageHinkley(
+            cfg.page_hinkley_delta, cfg.page_hinkley_threshold, max(cfg.audit_window // 2, 1)
+        )
         for r in range(self.total_rounds):
             phase = self._phase_of(r)
             scenario = self.scenario_at(r)
@@ -343,12 +402,15 @@ class Cycle:
             audit = state.take(slice(0, n_audit))
             audit_decision = expert.solve(audit)
             self.store.add_labels(r, audit, audit_decision)
-            audited.extend(
-                zip(served[:n_audit], scenario.utility(audit, audit_decision), strict=True)
-            )
+            audit_expert = scenario.utility(audit, audit_decision)
+            audited.extend(zip(served[:n_audit], audit_expert, strict=True))
             gap = 1.0 - sum(a for a, _ in audited) / max(sum(b for _, b in audited), 1e-12)
-            drifted = test is not None and test.drifted
-            gap_alarm = len(audited) >= cfg.audit_window // 2 and gap > cfg.gap_threshold
+            drifted = test is not None and bool(test.drifted)
+            if cfg.gap_detector == "page-hinkley":
+                ratio = served[:n_audit] / np.maximum(np.abs(audit_expert), 1e-12)
+                gap_alarm = page_hinkley.update(ratio)
+            else:
+                gap_alarm = len(audited) >= cfg.audit_window // 2 and gap > cfg.gap_threshold
             promoted, retrain_s = False, 0.0
             if pending is not None and not pending.is_alive():  # background training done
                 promoted, retrain_s = (
@@ -368,6 +430,7 @@ class Cycle:
                     promoted = self._finish(r, scenario, challenger)
                     retrain_s = time.perf_counter() - start
                 audited.clear()
+                page_hinkley.reset()
             ks_p = math.nan if test is None else test.p_value
             metrics = {"served_utility": served.mean(), "audited_gap": gap, "ks_p_value": ks_p}
             for name, value in metrics.items():
@@ -379,12 +442,12 @@ class Cycle:
                 served_utility=float(served.mean()),
                 expert_utility=float(expert_u.mean()),
                 ratio=float(served.mean() / expert_u.mean()),
-                ks_p_value=ks_p,
-                audited_gap=gap,
-                triggered=triggered,
-                promoted=promoted,
+                ks_p_value=float(ks_p),
+                audited_gap=float(gap),
+                triggered=bool(triggered),
+                promoted=bool(promoted),
                 labels_total=self.store.label_count(),
-                retrain_seconds=retrain_s,
+                retrain_seconds=float(retrain_s),
                 model=self.model_hash[:12],
             )
             if cfg.round_interval_s:

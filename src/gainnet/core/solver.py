@@ -231,12 +231,15 @@ class Solver(ABC):
         return meta, save(tensors)
 
     def save(self, path: str | Path) -> Path:
-        """Write ``solver.json`` and ``weights.safetensors`` into the directory ``path``."""
-        out = Path(path)
-        out.mkdir(parents=True, exist_ok=True)
+        """Write ``solver.json``, ``weights.safetensors`` and their ``SHA256SUMS`` into the
+        directory ``path`` (``gainnet.load_solver`` verifies the sums)."""
+        from gainnet.core.integrity import check_writable, write_manifest
+
+        out = check_writable(path, "solver directory")
         meta, weights = self.to_checkpoint()
         (out / "weights.safetensors").write_bytes(weights)
         (out / "solver.json").write_text(json.dumps(meta, indent=2) + "\n")
+        write_manifest(out, ["solver.json", "weights.safetensors"])
         return out
 
     def set_scenario(self, scenario: Scenario) -> None:

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -180,7 +181,7 @@ def run(
     out.print(table)
     if result.predicted is not None:
         for item, label in zip(inputs, result.predicted, strict=True):
-            out.print(f"[bold]{label:>11}[/bold]  {item}")
+            out.print(f"[bold]{label:>11}[/bold]  {escape(str(item))}")
 
 
 @split_app.command("profile")
@@ -311,4 +312,8 @@ def sweep(
                 f"{max(abs(r['error_online_pct']) for r in group):.1f}",
             )
     out.print(table)
-    err.print(f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.png'}, {out_dir / 'profile.json'}")
+    err.print(
+        escape(
+            f"wrote {out_dir / 'sweep.csv'}, {out_dir / 'sweep.png'}, {out_dir / 'profile.json'}"
+        )
+    )

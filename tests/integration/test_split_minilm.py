@@ -87,3 +87,47 @@ def test_mismatched_weights_and_bad_activations_are_refused_and_the_link_stays_u
             conn.call(MessageType.REQUEST, meta | {"model": "vit"}, arrays)
         reply = conn.call(MessageType.REQUEST, meta, arrays)
         assert np.array_equal(reply.arrays["embedding"], encoder.embed(texts).numpy())
+
+
+LONG_TEXT = " ".join(["the base station lowers its transmit power when the channel is good"] * 12)
+
+
+def test_long_texts_use_the_models_256_tokens_not_64(server, encoder):
+    from gainnet.split.minilm import MiniLMEncoder
+
+    tokens = encoder.raw_input([LONG_TEXT])["input_ids"].shape[1]
+    assert 64 < tokens <= 256 and encoder.max_tokens == 256
+    cut = MiniLMEncoder(max_tokens=64).embed([LONG_TEXT]).numpy()
+    with ServerConnection(server) as conn:
+        result = SplitDevice(encoder, conn).infer([LONG_TEXT], 3, "fp32")
+    assert np.array_equal(result.embedding, encoder.embed([LONG_TEXT]).numpy())
+    assert float((result.embedding * cut).sum()) < 0.999  # truncation at 64 would change it
+
+
+def test_the_server_refuses_more_tokens_than_its_limit(server):
+    device_encoder = make_encoder("minilm", max_tokens=512)
+    text = LONG_TEXT + " " + LONG_TEXT
+    assert device_encoder.raw_input([text])["input_ids"].shape[1] > 256
+    with ServerConnection(server) as conn, pytest.raises(RemoteError, match="max-tokens"):
+        SplitDevice(device_encoder, conn).infer([text], 2, "fp32")
+
+
+def test_int8_keeps_one_to_three_word_inputs(encoder):
+    """Short texts average few tokens in the pooling, so quantisation error shows most there
+    (0.998 before the codec carried each token's outlier exactly)."""
+    import torch
+
+    from gainnet.split import codecs
+    from gainnet.split.encoder import Activation
+
+    topics = load_topics()
+    vocab = sorted({w.strip(".,!?;:'\"()").lower() for t in topics.texts for w in t.split()})
+    rng = np.random.default_rng(0)
+    texts = [w for w in vocab[:60] if w] + [" ".join(rng.choice(vocab[1:], 3)) for _ in range(40)]
+    raw = encoder.raw_input(texts)
+    reference = encoder.embed(texts).numpy()
+    for split in range(encoder.num_layers + 1):
+        act = encoder.device_part(raw, split)
+        decoded = codecs.decode(codecs.encode(act.hidden.numpy(), "int8"), "int8")
+        out = encoder.server_part(Activation(torch.tensor(decoded), act.mask), split).numpy()
+        assert (out * reference).sum(1).min() >= 0.9995, split

@@ -221,13 +221,36 @@ def test_int8_decode_refuses_a_missing_scale_or_offset(missing):
         codecs.decode(arrays, "int8")
 
 
-@pytest.mark.parametrize("which", ["scale", "offset"])
+@pytest.mark.parametrize("which", ["scale", "offset", "outlier_index", "outlier_value"])
 @pytest.mark.parametrize("shape", [(2,), (2, 3, 1), (3, 2), (2, 4), ()])
-def test_int8_decode_refuses_a_wrong_scale_shape(which, shape):
+def test_int8_decode_refuses_a_wrong_side_array_shape(which, shape):
     arrays = codecs.encode(random_hidden((2, 3, 4), seed=13), "int8")
-    arrays[which] = np.ones(shape, np.float32)
-    with pytest.raises(GainnetError, match="scale/offset"):
+    arrays[which] = np.ones(shape, arrays[which].dtype)
+    with pytest.raises(GainnetError, match=f"int8 {which} must be"):
         codecs.decode(arrays, "int8")
+
+
+@pytest.mark.parametrize("index", [-1, 4, 2**31 - 1])
+def test_int8_decode_refuses_an_outlier_index_outside_the_token(index):
+    arrays = codecs.encode(random_hidden((2, 3, 4), seed=14), "int8")
+    arrays["outlier_index"] = np.full((2, 3), index, np.int32)
+    with pytest.raises(GainnetError, match=r"outlier_index must be in 0\.\.3"):
+        codecs.decode(arrays, "int8")
+
+
+def test_int8_carries_each_tokens_largest_value_exactly():
+    hidden = random_hidden((3, 5, 16), seed=15)
+    hidden[1, 2, 7] = 40.0  # an outlier channel, as transformer hidden states have
+    decoded = codecs.decode(codecs.encode(hidden, "int8"), "int8")
+    assert decoded[1, 2, 7] == np.float32(40.0)
+    peak = np.abs(hidden).argmax(-1, keepdims=True)
+    np.testing.assert_array_equal(
+        np.take_along_axis(decoded, peak, -1), np.take_along_axis(hidden, peak, -1)
+    )
+    # the other channels of that token keep a step set by their own span, not by 40
+    others = np.delete(hidden[1, 2], 7)
+    step = (others.max() - min(others.min(), np.median(hidden[1, 2]))) / 255
+    assert np.abs(np.delete(decoded[1, 2], 7) - others).max() <= step / 2 + 1e-6
 
 
 def test_int8_decode_refuses_a_non_finite_scale():

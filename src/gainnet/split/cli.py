@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -14,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gainnet.cli_common import fail, new_app
+from gainnet.cli_common import fail, new_app, print_json
 
 split_app = new_app(
     help="Split a transformer between an edge device and an edge server over real TCP.",
@@ -29,7 +28,13 @@ ServerOption = Annotated[
 SlowdownOption = Annotated[
     float, typer.Option("--slowdown", help="emulated device slowdown factor (>= 1)")
 ]
-ThreadsOption = Annotated[int, typer.Option("--threads", help="torch threads")]
+ThreadsOption = Annotated[int, typer.Option("--threads", min=1, max=256, help="torch threads")]
+MaxTokensOption = Annotated[
+    int,
+    typer.Option(
+        "--max-tokens", min=1, max=512, help="MiniLM: tokens per text (longer texts are cut)"
+    ),
+]
 
 
 def _fail(exc: Exception) -> None:
@@ -96,7 +101,18 @@ def serve(
     models: Annotated[str, typer.Option(help="comma-separated models to serve")] = "minilm,vit",
     vit_seed: Annotated[int, typer.Option(help="seed of the ViT weights")] = 0,
     max_frame_mb: Annotated[float, typer.Option(help="largest accepted frame, MiB")] = 64.0,
-    read_timeout_s: Annotated[float, typer.Option(help="timeout inside a frame, s")] = 10.0,
+    read_timeout_s: Annotated[
+        float, typer.Option(help="seconds without data inside a frame before dropping it")
+    ] = 10.0,
+    idle_timeout_s: Annotated[
+        float, typer.Option(help="seconds an idle connection is kept")
+    ] = 15.0,
+    max_tokens: MaxTokensOption = 256,
+    max_batch: Annotated[int, typer.Option(help="inputs per request")] = 64,
+    max_batch_tokens: Annotated[int, typer.Option(help="inputs x tokens per request")] = 8192,
+    max_inflight_mb: Annotated[
+        float, typer.Option(help="MiB of frames in flight over all connections")
+    ] = 512.0,
     threads: ThreadsOption = 1,
 ) -> None:
     """Run the edge server; prints `READY <port>` once it listens."""
@@ -104,20 +120,36 @@ def serve(
     from gainnet.split.protocol import FrameLimits
     from gainnet.split.server import ServerConfig, run_server
 
-    _setup(threads)
     try:
         config = ServerConfig(
             host=host,
             port=port,
             models=tuple(_csv(models)),
             vit_seed=vit_seed,
-            limits=FrameLimits(max_frame_bytes=int(max_frame_mb * (1 << 20))),
+            max_tokens=max_tokens,
+            limits=FrameLimits(max_frame_bytes=_mib(max_frame_mb, "--max-frame-mb")),
             read_timeout_s=read_timeout_s,
+            idle_timeout_s=idle_timeout_s,
+            max_batch=max_batch,
+            max_batch_tokens=max_batch_tokens,
+            max_inflight_bytes=_mib(max_inflight_mb, "--max-inflight-mb"),
             threads=threads,
         )
+        _setup(threads)
         run_server(config, ready=lambda line: print(line, flush=True))
     except GainnetError as exc:
         _fail(exc)
+
+
+def _mib(value: float, option: str) -> int:
+    """``value`` MiB as bytes, or a clear error for NaN, infinities and non-positive sizes."""
+    import math
+
+    from gainnet.errors import InvalidConfigError
+
+    if not (math.isfinite(value) and 0 < value <= 1 << 20):
+        raise InvalidConfigError(f"{option} must be a positive number of MiB, got {value}")
+    return int(value * (1 << 20))
 
 
 @split_app.command("run")
@@ -132,6 +164,7 @@ def run(
     rtt_ms: Annotated[float, typer.Option(help="emulated round-trip time")] = 0.0,
     slowdown: SlowdownOption = 1.0,
     seed: Annotated[int, typer.Option(help="seed of the sampled inputs")] = 0,
+    max_tokens: MaxTokensOption = 256,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     threads: ThreadsOption = 1,
 ) -> None:
@@ -145,7 +178,7 @@ def run(
 
     _setup(threads)
     try:
-        encoder = make_encoder(model)
+        encoder = make_encoder(model, max_tokens=max_tokens)
         inputs, targets, labels = sample_inputs(encoder, batch, seed)
         if text:
             if model != "minilm":
@@ -170,9 +203,9 @@ def run(
         index = {name: i for i, name in enumerate(labels)}
         record["accuracy"] = float(np.mean([index[p] for p in result.predicted] == targets))
     if as_json:
-        print(json.dumps(record, indent=2))
+        print_json(record)
         return
-    table = Table(title=f"split inference: {model}, split {record['split']}, {codec}")
+    table = Table(title=escape(f"split inference: {model}, split {record['split']}, {codec}"))
     table.add_column("quantity")
     table.add_column("value", justify="right")
     for key, value in record.items():

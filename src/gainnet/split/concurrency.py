@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from gainnet.errors import GainnetError
-from gainnet.split.device import ServerConnection
+from gainnet.split.device import ServerConnection, check_reply
 from gainnet.split.encoder import RAW_SPLIT, SplitEncoder
 from gainnet.split.link import Link
 from gainnet.split.protocol import MessageType
@@ -72,9 +72,10 @@ def measure_concurrency(
                 start = time.perf_counter()
                 reply = conn.call(MessageType.REQUEST, meta, arrays)
                 latencies.append(time.perf_counter() - start)
-                server_s.append(float(reply.meta["server_compute_s"]))
-                cosine = (reply.arrays["embedding"] * expected).sum(-1).min()
-                exact = np.array_equal(reply.arrays["embedding"], expected)
+                embedding, _, seconds = check_reply(reply, len(expected))
+                server_s.append(seconds)
+                cosine = (embedding * expected).sum(-1).min()
+                exact = np.array_equal(embedding, expected)
                 lossless = codec == "fp32" or meta["split"] == RAW_SPLIT
                 mismatches += int(not exact if lossless else cosine < 0.99)
         return latencies, server_s, mismatches

@@ -77,17 +77,48 @@ class ServerConnection:
         self.sock.close()
 
     def call(self, mtype: MessageType, meta: dict, arrays: dict[str, np.ndarray]) -> Frame:
-        """Send one frame (paced by the link) and return the matching reply frame."""
+        """Send one frame (paced by the link) and return the matching reply frame.
+
+        Raises :class:`RemoteError` for the server's error frames and
+        :class:`~gainnet.split.protocol.ProtocolError` for a reply that is malformed, of the
+        wrong type or request, or a connection the server closed.
+        """
         rid = next(self._ids)
         data = encode_frame(Frame(mtype, rid, meta | {"link": self.link.to_meta()}, arrays))
-        send_paced(self.sock, data, self.link)
-        reply = recv_frame(self.sock, self.limits)
+        try:
+            send_paced(self.sock, data, self.link)
+        except (BrokenPipeError, ConnectionResetError) as exc:
+            raise self._closed_while_sending(exc) from None
+        try:
+            reply = recv_frame(self.sock, self.limits)
+        except (ConnectionResetError, BrokenPipeError):
+            raise ProtocolError("closed", "the server closed the connection") from None
         if reply.type == MessageType.ERROR:
-            raise RemoteError(str(reply.meta.get("code")), str(reply.meta.get("error")))
+            raise RemoteError(_text(reply.meta.get("code")), _text(reply.meta.get("error")))
         if reply.request_id != rid:
             raise ProtocolError("crossed", f"reply to request {reply.request_id}, expected {rid}")
+        expected = {
+            MessageType.REQUEST: MessageType.REPLY,
+            MessageType.PROFILE: MessageType.PROFILE_REPLY,
+            MessageType.PING: MessageType.PONG,
+        }.get(mtype)
+        if expected is not None and reply.type != expected:
+            raise ProtocolError("bad_reply", f"a {reply.type.name} answered a {mtype.name}")
         self.sent_bytes = len(data)
         return reply
+
+    def _closed_while_sending(self, exc: OSError) -> GainnetError:
+        """The server hung up mid-upload: report its error frame if it sent one."""
+        try:
+            self.sock.settimeout(2.0)
+            reply = recv_frame(self.sock, self.limits)
+            if reply.type == MessageType.ERROR:
+                return RemoteError(_text(reply.meta.get("code")), _text(reply.meta.get("error")))
+        except (GainnetError, OSError):
+            pass
+        return ProtocolError(
+            "closed", f"the server closed the connection while the request was sent ({exc})"
+        )
 
     def ping(self) -> dict:
         return self.call(MessageType.PING, {}, {}).meta
@@ -150,15 +181,12 @@ class SplitDevice:
         }
         reply = self.connection.call(MessageType.REQUEST, meta, arrays)
         total_s = time.perf_counter() - start
-        server_s = float(reply.meta["server_compute_s"])
-        embedding = reply.arrays.get("embedding")
-        if embedding is None or embedding.ndim != 2:
-            raise ProtocolError("bad_reply", "reply carries no [n, dim] 'embedding'")
+        embedding, predicted, server_s = check_reply(reply, len(raw[self.encoder.raw_names[0]]))
         return SplitResult(
             split=split,
             codec=codec,
-            embedding=np.array(embedding),
-            predicted=reply.meta.get("predicted"),
+            embedding=embedding,
+            predicted=predicted,
             device_compute_s=compute_s,
             emulated_slowdown_s=extra_s,
             server_compute_s=server_s,
@@ -167,3 +195,35 @@ class SplitDevice:
             uplink_bytes=self.connection.sent_bytes,
             downlink_bytes=reply.wire_bytes,
         )
+
+
+def _text(value: object, limit: int = 500) -> str:
+    """A server-supplied value as bounded text."""
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_reply(reply: Frame, n: int) -> tuple[np.ndarray, list[str] | None, float]:
+    """``(embedding [n, dim], predicted labels or None, server seconds)`` of a REPLY, or a
+    :class:`~gainnet.split.protocol.ProtocolError`: the device does not trust the server."""
+    embedding = reply.arrays.get("embedding")
+    if embedding is None or embedding.ndim != 2 or embedding.shape[0] != n:
+        shape = None if embedding is None else list(embedding.shape)
+        raise ProtocolError("bad_reply", f"reply needs an [{n}, dim] 'embedding', got {shape}")
+    if embedding.dtype != np.float32 or not np.isfinite(embedding).all():
+        raise ProtocolError("bad_reply", "the reply's embedding is not finite float32")
+    if bool((np.linalg.norm(embedding, axis=1) == 0).any()):
+        raise ProtocolError("bad_reply", "the reply's embedding has a zero-norm row")
+    server_s = reply.meta.get("server_compute_s")
+    if isinstance(server_s, bool) or not isinstance(server_s, int | float):
+        raise ProtocolError("bad_reply", f"server_compute_s must be a number, got {server_s!r}")
+    if not (np.isfinite(server_s) and server_s >= 0):
+        raise ProtocolError("bad_reply", f"server_compute_s must be >= 0, got {server_s!r}")
+    predicted = reply.meta.get("predicted")
+    if predicted is not None and (
+        not isinstance(predicted, list)
+        or len(predicted) != n
+        or not all(isinstance(p, str) and len(p) <= 200 for p in predicted)
+    ):
+        raise ProtocolError("bad_reply", f"'predicted' must be {n} labels")
+    return np.array(embedding), predicted, float(server_s)

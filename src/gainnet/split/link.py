@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from gainnet.errors import GainnetError
 
 CHUNK_BYTES = 16 << 10
+#: the range of an emulated link: 1 kbit/s to 1 Tbit/s, round trips up to one minute
+MIN_BANDWIDTH_MBPS, MAX_BANDWIDTH_MBPS = 1e-3, 1e6
+MAX_RTT_MS = 60_000.0
 
 
 @dataclass(frozen=True)
@@ -29,10 +32,13 @@ class Link:
 
     def __post_init__(self) -> None:
         bw = self.bandwidth_mbps
-        if bw is not None and not (math.isfinite(bw) and bw > 0):
-            raise GainnetError(f"bandwidth_mbps must be a positive number, got {bw}")
-        if not (math.isfinite(self.rtt_ms) and self.rtt_ms >= 0):
-            raise GainnetError(f"rtt_ms must be >= 0, got {self.rtt_ms}")
+        if bw is not None and not (
+            math.isfinite(bw) and MIN_BANDWIDTH_MBPS <= bw <= MAX_BANDWIDTH_MBPS
+        ):
+            allowed = f"[{MIN_BANDWIDTH_MBPS}, {MAX_BANDWIDTH_MBPS:g}]"
+            raise GainnetError(f"bandwidth_mbps must be in {allowed}, got {bw}")
+        if not (math.isfinite(self.rtt_ms) and 0 <= self.rtt_ms <= MAX_RTT_MS):
+            raise GainnetError(f"rtt_ms must be in [0, {MAX_RTT_MS:g}], got {self.rtt_ms}")
 
     @property
     def one_way_s(self) -> float:

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gainnet.core.validation import check_int_arg
 from gainnet.errors import CheckpointError, GainnetError
 from gainnet.split.encoder import Activation, SplitEncoder
 
@@ -50,14 +51,17 @@ class MiniLMEncoder(SplitEncoder):
     Parameters
     ----------
     max_tokens : int
-        Truncation length of the tokenizer (tokens per text, including [CLS] and [SEP]).
+        Truncation length of the tokenizer (tokens per text, including [CLS] and [SEP]):
+        1..512, default 256 (the ``max_seq_length`` of the model's sentence-transformers
+        configuration; longer texts are cut, as there).
     """
 
     name = "minilm"
     raw_names = ("input_ids", "mask")
     uses_mask = True
 
-    def __init__(self, max_tokens: int = 64, directory: Path | None = None) -> None:
+    def __init__(self, max_tokens: int = 256, directory: Path | None = None) -> None:
+        max_tokens = check_int_arg(max_tokens, "max_tokens", 1, 512)
         try:
             from safetensors.torch import load_file
             from tokenizers import Tokenizer

@@ -8,8 +8,13 @@ from gainnet.split.encoder import SplitEncoder
 ENCODERS = ("minilm", "vit")
 
 
-def make_encoder(name: str, *, vit_seed: int = 0, max_tokens: int = 64) -> SplitEncoder:
-    """``minilm`` (real pretrained all-MiniLM-L6-v2) or ``vit`` (CLIP ViT-B/32 shape, seeded)."""
+#: the most inputs one sampled batch holds (a ViT image is 0.6 MB)
+MAX_BATCH = 4096
+
+
+def make_encoder(name: str, *, vit_seed: int = 0, max_tokens: int = 256) -> SplitEncoder:
+    """``minilm`` (real pretrained all-MiniLM-L6-v2, truncating texts at ``max_tokens``) or
+    ``vit`` (CLIP ViT-B/32 shape, seeded)."""
     if name == "minilm":
         from gainnet.split.minilm import MiniLMEncoder
 
@@ -31,8 +36,8 @@ def sample_inputs(encoder: SplitEncoder, batch: int, seed: int = 0):
 
     from gainnet.errors import GainnetError
 
-    if batch < 1:
-        raise GainnetError(f"batch must be >= 1, got {batch}")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= MAX_BATCH:
+        raise GainnetError(f"batch must be an integer in 1..{MAX_BATCH}, got {batch!r}")
     if encoder.name == "minilm":
         from gainnet.split.knowledge import load_topics
 

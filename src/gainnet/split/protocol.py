@@ -20,12 +20,13 @@ import json
 import math
 import socket
 import struct
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from enum import IntEnum
 
 import numpy as np
 
+from gainnet.core.validation import Validated, setting
 from gainnet.errors import GainnetError
 
 MAGIC = b"GNSP"
@@ -55,13 +56,14 @@ class ProtocolError(GainnetError):
 
 
 @dataclass(frozen=True)
-class FrameLimits:
-    """Upper bounds a reader enforces. Sizes in bytes, times in seconds."""
+class FrameLimits(Validated):
+    """Upper bounds a reader enforces, in bytes: a frame (30 bytes..1 GiB), its JSON metadata
+    (1 byte..16 MiB), arrays per frame (1..255) and dimensions per array (1..6)."""
 
-    max_frame_bytes: int = 64 << 20
-    max_meta_bytes: int = 64 << 10
-    max_arrays: int = 8
-    max_ndim: int = 6
+    max_frame_bytes: int = setting(64 << 20, low=HEADER.size, high=1 << 30)
+    max_meta_bytes: int = setting(64 << 10, low=1, high=16 << 20)
+    max_arrays: int = setting(8, low=1, high=255)
+    max_ndim: int = setting(6, low=1, high=6)
 
 
 @dataclass
@@ -178,11 +180,19 @@ def _parse_descriptors(raw: bytes, n_arrays: int, limits: FrameLimits) -> list:
 
 
 async def read_frame(
-    reader: asyncio.StreamReader, limits: FrameLimits, read_timeout_s: float, idle_timeout_s: float
+    reader: asyncio.StreamReader,
+    limits: FrameLimits,
+    read_timeout_s: float,
+    idle_timeout_s: float,
+    reserve: Callable[[int], None] | None = None,
 ) -> Frame | None:
     """Read one frame from an asyncio stream; ``None`` on a clean close before a frame starts.
 
-    Waits up to ``idle_timeout_s`` for the first byte and ``read_timeout_s`` for each later read.
+    Waits up to ``idle_timeout_s`` for the first byte; after that, a frame may take as long as
+    it needs while data keeps arriving, but ``read_timeout_s`` without a single byte is a
+    ``timeout`` (an inactivity timeout: a large upload on a slow link is not cut off).
+    ``reserve(frame_bytes)`` is called once the header is valid and before the rest is read
+    (a server's memory budget across connections); it may raise :class:`ProtocolError`.
     """
     steps = frame_steps(limits)
     need = next(steps)
@@ -193,10 +203,14 @@ async def read_frame(
     if not first:
         return None
     try:
-        data = first + await asyncio.wait_for(reader.readexactly(need - 1), read_timeout_s)
+        header = first + await _read_exactly(reader, need - 1, read_timeout_s)
+        need = steps.send(header)
+        if reserve is not None:
+            fields = HEADER.unpack(header)
+            reserve(HEADER.size + fields[6] + fields[7] + fields[8])
         while True:
+            data = await _read_exactly(reader, need, read_timeout_s) if need else b""
             need = steps.send(data)
-            data = await asyncio.wait_for(reader.readexactly(need), read_timeout_s) if need else b""
     except StopIteration as done:
         return done.value
     except asyncio.IncompleteReadError as exc:
@@ -207,6 +221,18 @@ async def read_frame(
         raise ProtocolError(
             "timeout", f"no data for {read_timeout_s} s in the middle of a frame"
         ) from None
+
+
+async def _read_exactly(reader: asyncio.StreamReader, n: int, timeout_s: float) -> bytes:
+    """``n`` bytes; ``TimeoutError`` only after ``timeout_s`` without any data."""
+    parts, got = [], 0
+    while got < n:
+        chunk = await asyncio.wait_for(reader.read(min(n - got, 1 << 20)), timeout_s)
+        if not chunk:
+            raise asyncio.IncompleteReadError(b"".join(parts), n)
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
 
 
 def recv_frame(sock: socket.socket, limits: FrameLimits) -> Frame:

@@ -4,7 +4,19 @@ Each connection is served by its own coroutine; model compute runs on one worker
 releases the GIL), so the event loop keeps reading frames, answering errors and pacing replies
 for everyone else while a request computes. A malformed or truncated frame gets an error frame
 and its connection is closed; a well-formed request that cannot be served (unknown model, bad
-split point, wrong shapes) gets an error frame and the connection stays open.
+split point, wrong shapes, too much work) gets an error frame and the connection stays open.
+
+Limits (all in :class:`ServerConfig`), so that small, valid, hostile requests cannot take the
+server from everyone else:
+
+- work per request: at most ``max_batch`` inputs, ``max_tokens`` tokens per text and
+  ``max_batch_tokens`` inputs x tokens (ViT: 197 tokens per image), ``max_profile_repeats``;
+- memory across connections: frames being read or served hold at most ``max_inflight_bytes``
+  together; a frame that does not fit is refused with ``busy`` before its payload is read;
+- time: ``idle_timeout_s`` for an idle connection, ``read_timeout_s`` without any data inside
+  a frame (an inactivity timeout), and the link a client asks the server to emulate may not
+  make one reply wait longer than ``max_reply_pacing_s``;
+- outputs: an embedding that is not finite or has zero norm is an error, not a result.
 """
 
 from __future__ import annotations
@@ -19,7 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from gainnet.errors import GainnetError
+from gainnet.core.validation import Validated, setting
+from gainnet.errors import GainnetError, InvalidConfigError
 from gainnet.split import codecs
 from gainnet.split.encoder import RAW_SPLIT, Activation, SplitEncoder
 from gainnet.split.knowledge import KnowledgeBase, load_topics
@@ -36,21 +49,87 @@ from gainnet.split.protocol import (
 )
 from gainnet.split.stages import time_stages
 
+#: MiniLM's own limit (its position embeddings) and the truncation sentence-transformers uses
+MODEL_MAX_TOKENS = 512
+DEFAULT_MAX_TOKENS = 256
 
-@dataclass
-class ServerConfig:
-    """host/port to bind (port 0 = any free port); models to load; limits in bytes and seconds."""
+
+@dataclass(frozen=True)
+class ServerConfig(Validated):
+    """What the edge server binds, loads and allows.
+
+    Attributes
+    ----------
+    host, port : str, int
+        Address to bind (port 0..65535; 0 = any free port).
+    models : tuple of str
+        Models to load (``minilm``, ``vit``).
+    vit_seed : int
+        Seed of the ViT's random weights (device and server must agree).
+    max_tokens : int
+        MiniLM truncation and the most tokens per text a request may carry (1..512; 256 as in
+        the model's sentence-transformers configuration).
+    limits : FrameLimits
+        Frame size bounds.
+    read_timeout_s : float
+        Seconds without any data inside a frame before the connection is dropped.
+    idle_timeout_s : float
+        Seconds an idle connection (between frames) is kept.
+    max_connections : int
+        Open connections served at once; more get ``busy``.
+    max_batch, max_batch_tokens : int
+        Inputs per request, and inputs x tokens per request.
+    max_profile_repeats : int
+        Repeats of one PROFILE request.
+    max_inflight_bytes : int
+        Bytes of frames being read or served, over all connections.
+    max_reply_pacing_s : float
+        Longest wait the link a client asks for may impose on one reply.
+    threads : int
+        Torch threads of the compute worker.
+    """
 
     host: str = "127.0.0.1"
-    port: int = 0
-    models: tuple[str, ...] = ENCODERS
-    vit_seed: int = 0
-    max_tokens: int = 64
+    port: int = setting(0, low=0, high=65535)
+    models: tuple[str, ...] = setting(ENCODERS, choices=ENCODERS, max_items=len(ENCODERS))
+    vit_seed: int = setting(0, low=0, high=2**63 - 1)
+    max_tokens: int = setting(DEFAULT_MAX_TOKENS, low=1, high=MODEL_MAX_TOKENS)
     limits: FrameLimits = field(default_factory=FrameLimits)
-    read_timeout_s: float = 10.0
-    idle_timeout_s: float = 300.0
-    max_connections: int = 256
-    threads: int = 1
+    read_timeout_s: float = setting(10.0, gt=0, high=3600)
+    idle_timeout_s: float = setting(15.0, gt=0, high=86_400)
+    max_connections: int = setting(256, low=1, high=4096)
+    max_batch: int = setting(64, low=1, high=4096)
+    max_batch_tokens: int = setting(8192, low=1, high=1 << 20)
+    max_profile_repeats: int = setting(10, low=1, high=100)
+    max_inflight_bytes: int = setting(512 << 20, low=1 << 10, high=16 << 30)
+    max_reply_pacing_s: float = setting(5.0, gt=0, high=3600)
+    threads: int = setting(1, low=1, high=256)
+
+    def check(self) -> None:
+        if not self.models:
+            raise InvalidConfigError("a server needs at least one model", "models")
+        if self.limits.max_frame_bytes > self.max_inflight_bytes:
+            raise InvalidConfigError(
+                f"max_inflight_bytes ({self.max_inflight_bytes}) must hold one largest frame "
+                f"({self.limits.max_frame_bytes} bytes)"
+            )
+
+
+class ByteBudget:
+    """Bytes held by frames in flight across connections (event-loop thread only)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity, self.used = capacity, 0
+
+    def acquire(self, n: int) -> None:
+        if self.used + n > self.capacity:
+            raise ProtocolError(
+                "busy", f"the server holds {self.used} bytes of other requests; retry shortly"
+            )
+        self.used += n
+
+    def release(self, n: int) -> None:
+        self.used = max(0, self.used - n)
 
 
 @dataclass
@@ -65,8 +144,10 @@ class EdgeServer:
     """Serve split-inference requests. ``await start()`` returns the bound port."""
 
     def __init__(self, config: ServerConfig, encoders: dict[str, SplitEncoder] | None = None):
+        if not isinstance(config, ServerConfig):
+            raise InvalidConfigError(f"EdgeServer needs a ServerConfig, got {type(config)}")
         self.config = config
-        torch.set_num_threads(max(1, config.threads))
+        torch.set_num_threads(config.threads)
         if encoders is None:
             encoders = {
                 name: make_encoder(name, vit_seed=config.vit_seed, max_tokens=config.max_tokens)
@@ -82,6 +163,7 @@ class EdgeServer:
         self.stats = ServerStats()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gainnet-compute")
         self._active = 0
+        self._budget = ByteBudget(config.max_inflight_bytes)
         self._server: asyncio.base_events.Server | None = None
 
     async def start(self) -> int:
@@ -118,33 +200,61 @@ class EdgeServer:
 
     async def _serve_connection(self, reader, writer) -> None:
         cfg = self.config
-        while True:
-            try:
-                frame = await read_frame(reader, cfg.limits, cfg.read_timeout_s, cfg.idle_timeout_s)
-            except (ConnectionError, OSError):
-                raise
-            except Exception as exc:  # ProtocolError, or anything a hostile frame provokes
-                self.stats.malformed += 1
-                code = exc.code if isinstance(exc, ProtocolError) else "malformed"
-                await self._send(writer, error_frame(0, code, str(exc)), Link())
-                return
-            if frame is None:
-                return
-            reply, link = await self._dispatch(frame)
-            await self._send(writer, reply, link)
+        held = [0]
+
+        def reserve(n: int) -> None:
+            self._budget.acquire(n)
+            held[0] = n
+
+        try:
+            while True:
+                try:
+                    frame = await read_frame(
+                        reader, cfg.limits, cfg.read_timeout_s, cfg.idle_timeout_s, reserve
+                    )
+                except (ConnectionError, OSError):
+                    raise
+                except Exception as exc:  # ProtocolError, or anything a hostile frame provokes
+                    self.stats.malformed += 1
+                    code = exc.code if isinstance(exc, ProtocolError) else "malformed"
+                    await self._send(writer, error_frame(0, code, str(exc)), Link())
+                    return
+                if frame is None:
+                    return
+                reply, link = await self._dispatch(frame)
+                del frame  # its payload is released with the budget below
+                await self._send(writer, reply, link)
+                self._budget.release(held[0])
+                held[0] = 0
+        finally:
+            self._budget.release(held[0])
 
     async def _send(self, writer, frame: Frame, link: Link) -> None:
-        await write_paced(writer, encode_frame(frame), link)
+        data = encode_frame(frame)
+        wait_s = link.one_way_s + link.transfer_s(len(data))
+        if wait_s > self.config.max_reply_pacing_s:  # never let a client's link hold a slot
+            limit = self.config.max_reply_pacing_s
+            message = f"the requested link would hold this reply {wait_s:.3g} s (limit {limit} s)"
+            data, link = encode_frame(error_frame(frame.request_id, "bad_link", message)), Link()
+        await write_paced(writer, data, link)
 
     async def _dispatch(self, frame: Frame) -> tuple[Frame, Link]:
         rid = frame.request_id
         try:
             link = Link.from_meta(frame.meta.get("link"))
+            if link.one_way_s > self.config.max_reply_pacing_s:
+                raise ProtocolError(
+                    "bad_link",
+                    f"rtt_ms {link.rtt_ms} exceeds what this server emulates "
+                    f"({2000 * self.config.max_reply_pacing_s:.0f} ms)",
+                )
             loop = asyncio.get_running_loop()
             if frame.type == MessageType.REQUEST:
+                self._check_work(frame)
                 reply = await loop.run_in_executor(self._pool, self._infer, frame)
                 self.stats.requests += 1
             elif frame.type == MessageType.PROFILE:
+                self._check_work(frame)
                 reply = await loop.run_in_executor(self._pool, self._profile, frame)
             elif frame.type == MessageType.PING:
                 reply = Frame(MessageType.PONG, rid, {"stats": self.stats.__dict__.copy()})
@@ -159,6 +269,42 @@ class EdgeServer:
             print(f"gainnet split server: internal error: {exc!r}", file=sys.stderr)
             return error_frame(rid, "internal", f"{type(exc).__name__}: {exc}"), Link()
         return reply, link
+
+    def _check_work(self, frame: Frame) -> None:
+        """Refuse, before it queues for the worker, a request that is empty or too large."""
+        cfg = self.config
+        encoder = self._encoder(frame.meta)
+        split = encoder.check_split(frame.meta.get("split", RAW_SPLIT))
+        first = encoder.raw_names[0] if split == RAW_SPLIT else "hidden"
+        array = frame.arrays.get(first)
+        if array is None or array.ndim < 2:
+            raise GainnetError(f"{encoder.name} split {split} needs an array {first!r} [n, ...]")
+        n = array.shape[0]
+        tokens = encoder.fixed_tokens if encoder.fixed_tokens is not None else array.shape[1]
+        if n == 0 or tokens == 0:
+            raise GainnetError(f"empty input: {first!r} has shape {list(array.shape)}")
+        if n > cfg.max_batch:
+            raise ProtocolError("too_much_work", f"{n} inputs > {cfg.max_batch} per request")
+        if encoder.fixed_tokens is None and tokens > cfg.max_tokens:
+            raise ProtocolError(
+                "too_much_work",
+                f"{tokens} tokens per text > {cfg.max_tokens} (the server's --max-tokens)",
+            )
+        if n * tokens > cfg.max_batch_tokens:
+            raise ProtocolError(
+                "too_much_work",
+                f"{n} inputs x {tokens} tokens > {cfg.max_batch_tokens} per request: split the "
+                "batch",
+            )
+        if frame.type == MessageType.PROFILE:
+            repeats = frame.meta.get("repeats", 5)
+            limit = cfg.max_profile_repeats
+            if (
+                isinstance(repeats, bool)
+                or not isinstance(repeats, int)
+                or not 1 <= repeats <= limit
+            ):
+                raise GainnetError(f"repeats must be an integer in 1..{limit}, got {repeats!r}")
 
     # ------------------------------------------------------------------ compute (worker thread)
     def _encoder(self, meta: dict) -> SplitEncoder:
@@ -184,7 +330,10 @@ class EdgeServer:
         else:
             act = _activation(frame.arrays, encoder, codecs.check_codec(meta.get("codec", "")))
         decoded = time.perf_counter()
+        if act.mask is not None and bool((act.mask.sum(1) == 0).any()):
+            raise GainnetError("empty input: a row of the mask has no real token")
         embedding = encoder.server_part(act, split)
+        check_embedding(embedding.numpy(), "the server's result")
         out_meta = {"split": split}
         arrays = {"embedding": embedding.numpy()}
         kb = self.knowledge.get(encoder.name)
@@ -198,10 +347,19 @@ class EdgeServer:
     def _profile(self, frame: Frame) -> Frame:
         encoder = self._encoder(frame.meta)
         repeats = frame.meta.get("repeats", 5)
-        if not isinstance(repeats, int) or not 1 <= repeats <= 100:
-            raise GainnetError(f"repeats must be an integer in 1..100, got {repeats!r}")
         timings = time_stages(encoder, _exact_arrays(frame.arrays, encoder), repeats)
         return Frame(MessageType.PROFILE_REPLY, frame.request_id, timings)
+
+
+def check_embedding(embedding: np.ndarray, what: str) -> None:
+    """Refuse embeddings ``[n, dim]`` that are not finite or have zero norm (an activation
+    out of the model's range gives NaN or a collapsed vector, never a real answer)."""
+    if not np.isfinite(embedding).all():
+        raise GainnetError(
+            f"{what} is not finite: the activation is outside the range this model computes on"
+        )
+    if embedding.size and bool((np.linalg.norm(embedding, axis=1) == 0).any()):
+        raise GainnetError(f"{what} has a zero-norm row: the input carries no information")
 
 
 def _exact_arrays(arrays: dict[str, np.ndarray], encoder: SplitEncoder) -> dict[str, np.ndarray]:

@@ -48,11 +48,11 @@ test-fast: $(VENV)/.installed-dev $(VENV)/.installed-split
 	$(BIN)/pytest -q -m "not slow"
 
 benchmark: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/power_allocation_learning.py --seconds 120
+	$(BIN)/python -m benchmarks.power_allocation_learning --seconds 120
 
 benchmark-split: $(VENV)/.installed-dev $(VENV)/.installed-split
-	$(BIN)/python benchmarks/split_inference.py --repeats 7
-	$(BIN)/python benchmarks/split_inference.py --repeats 7 --slowdown 4 --parts latency
+	$(BIN)/python -m benchmarks.split_inference --repeats 7
+	$(BIN)/python -m benchmarks.split_inference --repeats 7 --slowdown 4 --parts latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,12 +1,39 @@
-"""What every benchmark records beside its numbers: commit, threads, machine."""
+"""What every benchmark shares: its options (``--quick``, ``--out``) and what it records
+beside its numbers (commit, machine).
+
+Benchmarks are modules of the ``benchmarks`` package, run from the repository root as
+``python -m benchmarks.<name>``; ``--quick`` runs every code path at tiny sizes (a smoke run
+whose numbers are not for the docs), ``--out`` says where results go (default
+``benchmarks/results``).
+"""
 
 from __future__ import annotations
 
+import argparse
 import platform
 import subprocess
 from pathlib import Path
 
+from gainnet import reports
+
 HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    """An argument parser described by the first line of ``doc``, with ``--quick`` and
+    ``--out``."""
+    out = argparse.ArgumentParser(description=doc.splitlines()[0])
+    out.add_argument(
+        "--quick", action="store_true", help="tiny sizes: a smoke run, not numbers for the docs"
+    )
+    out.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
+    return out
+
+
+def figures_dir(out: Path) -> Path:
+    """Where figures go: ``benchmarks/figures`` beside the default results, else ``out``."""
+    return HERE / "figures" if Path(out).resolve() == RESULTS else Path(out)
 
 
 def commit() -> str:
@@ -34,10 +61,4 @@ def machine() -> str:
 
 def save_rows(rows: list[dict], path: Path) -> Path:
     """Write ``rows`` (dicts with the same keys) to the CSV ``path``; returns ``path``."""
-    import csv
-
-    with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return reports.write_csv(rows, path)

@@ -1,6 +1,6 @@
 """The ceiling of incomplete-information pricing: the Bayes-optimal price against the optimum.
 
-    python benchmarks/incentive_ceiling.py [--samples 64,256,1024] [--seeds 0,1,2]
+    python -m benchmarks.incentive_ceiling [--samples 64,256,1024] [--seeds 0,1,2]
 
 On the held-out populations of ``gainnet reproduce edge-incentive`` (seed 002 preset, 1,000 per
 seed, ``rng_for(seed, "eval")``): the mean server utility of ``bayes-price`` with each number
@@ -11,30 +11,27 @@ observed mean estimate), over that of the complete-information equilibrium. Writ
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
 import gainnet
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine, save_rows
-
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import commit, machine, parser, save_rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", default="64,256,1024")
-    parser.add_argument("--seeds", default="0,1,2")
-    args = parser.parse_args()
+    options = parser(__doc__)
+    options.add_argument("--samples", default="64,256,1024")
+    options.add_argument("--seeds", default="0,1,2")
+    args = options.parse_args()
+    if args.quick:
+        args.samples, args.seeds = "16", "0"
+    instances = 100 if args.quick else 1000
     at = commit()
     scenario = gainnet.make_scenario(
         "stackelberg-split", preset="seed002", information="incomplete"
@@ -42,7 +39,7 @@ def main() -> None:
     exact = scenario.default_expert()
     rows = []
     for seed in (int(x) for x in args.seeds.split(",")):
-        state = scenario.sample(1000, gainnet.rng_for(seed, "eval"))
+        state = scenario.sample(instances, gainnet.rng_for(seed, "eval"))
         optimum = scenario.utility(state, exact.solve(state)).mean()
         plug_in = dataclasses.replace(
             state, beta=np.repeat(state.beta_estimate[:, None], state.beta.shape[1], 1)
@@ -58,9 +55,8 @@ def main() -> None:
             ratio = float(scenario.utility(state, price).mean() / optimum)
             rows.append({"rule": name, "samples": m, "seed": seed, "ratio": ratio, "s": seconds})
             print(rows[-1], file=sys.stderr, flush=True)
-    path = HERE / "results" / "incentive_ceiling.csv"
-    save_rows(rows, path)
-    print(f"commit {at}, {machine()}, 1,000 populations per seed, 1 BLAS thread\n")
+    save_rows(rows, args.out / "incentive_ceiling.csv")
+    print(f"commit {at}, {machine()}, {instances:,} populations per seed, 1 BLAS thread\n")
     print("| rule | prior draws | ratio to the complete-information optimum (per seed) | mean |")
     print("|---|---|---|---|")
     for key in dict.fromkeys((r["rule"], r["samples"]) for r in rows):

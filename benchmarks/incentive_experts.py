@@ -1,6 +1,6 @@
 """Exact incentive experts: how fast they solve one instance, by size.
 
-    python benchmarks/incentive_experts.py
+    python -m benchmarks.incentive_experts
 
 Stackelberg split pricing (``equilibrium``) for N = 2..200 devices and contract design
 (``contract-optimum``) for K = 2..20 types: median seconds to solve ONE instance (batch 1) over
@@ -11,20 +11,14 @@ repeated calls, and per instance in a batch of 1,000. Writes
 from __future__ import annotations
 
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
 
 import gainnet
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine, save_rows
-
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import commit, machine, parser, save_rows
 
 
 def time_expert(scenario, batch: int, repeats: int) -> float:
@@ -40,9 +34,12 @@ def time_expert(scenario, batch: int, repeats: int) -> float:
 
 
 def main() -> None:
+    args = parser(__doc__).parse_args()
     rows = []
-    cases = [("stackelberg-split", "num_devices", n) for n in (2, 10, 50, 200)]
-    cases += [("contract", "num_types", k) for k in (2, 5, 10, 20)]
+    devices, types = ((2,), (2,)) if args.quick else ((2, 10, 50, 200), (2, 5, 10, 20))
+    repeats_single, repeats_batch = (3, 1) if args.quick else (50, 5)
+    cases = [("stackelberg-split", "num_devices", n) for n in devices]
+    cases += [("contract", "num_types", k) for k in types]
     for name, key, size in cases:
         scenario = gainnet.make_scenario(name, **{key: size})
         rows.append(
@@ -50,12 +47,11 @@ def main() -> None:
                 "scenario": name,
                 "size": f"{key}={size}",
                 "expert": scenario.default_expert().name,
-                "seconds_single": time_expert(scenario, 1, 50),
-                "seconds_per_instance_batch_1000": time_expert(scenario, 1000, 5),
+                "seconds_single": time_expert(scenario, 1, repeats_single),
+                "seconds_per_instance_batch_1000": time_expert(scenario, 1000, repeats_batch),
             }
         )
-    path = HERE / "results" / "incentive_experts.csv"
-    save_rows(rows, path)
+    save_rows(rows, args.out / "incentive_experts.csv")
     print(f"commit {commit()}, {machine()}, NumPy BLAS threads 1")
     print("| scenario | size | expert | one instance | per instance, batch 1000 |")
     print("|---|---|---|---|---|")

@@ -1,6 +1,6 @@
 """Learned incentive solvers beside the exact experts, on the same held-out instances.
 
-    python benchmarks/incentive_learning.py [--steps 9000] [--samples 1,8,32]
+    python -m benchmarks.incentive_learning [--steps 9000] [--samples 1,8,32]
         [--label-candidates 16] [--inference-steps 3,10,30]
 
 ``gdm`` imitates the exact expert on ``contract`` (seed003 preset) and on
@@ -15,34 +15,31 @@ percentile, feasibility (IR/IC for contracts) and latency. On ``stackelberg-spli
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import torch
 
 import gainnet
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine, save_rows
-
-HERE = Path(__file__).resolve().parent
+from benchmarks.common import commit, machine, parser, save_rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=9000)
-    parser.add_argument("--samples", default="1,8,32")
-    parser.add_argument("--label-candidates", type=int, default=16)
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--steps", type=int, default=9000)
+    options.add_argument("--samples", default="1,8,32")
+    options.add_argument("--label-candidates", type=int, default=16)
+    options.add_argument(
         "--inference-steps", type=lambda v: [int(x) for x in v.split(",")], default=[3, 10, 30]
     )
-    args = parser.parse_args()
+    args = options.parse_args()
+    if args.quick:
+        args.steps, args.samples, args.label_candidates, args.inference_steps = 20, "1,2", 2, [3]
+    instances = 50 if args.quick else 1000
+    labels = {"num_labels": 256} if args.quick else {}
     torch.set_num_threads(1)
     at = commit()  # before this run writes its own results
     rows = []
@@ -50,7 +47,7 @@ def main() -> None:
     cases.append(("stackelberg-split", "seed002", args.label_candidates, args.inference_steps))
     for name, preset, candidates, inference_steps in cases:
         scenario = gainnet.make_scenario(name, preset=preset)
-        solver = gainnet.make_solver("gdm", scenario, seed=0, label_candidates=candidates)
+        solver = gainnet.make_solver("gdm", scenario, seed=0, label_candidates=candidates, **labels)
         start = time.perf_counter()
         solver.fit(gainnet.Budget(steps=args.steps), expert=scenario.default_expert())
         train_s = time.perf_counter() - start
@@ -58,7 +55,7 @@ def main() -> None:
             solver.set_inference_steps(steps)
             for k in (int(x) for x in args.samples.split(",")):
                 solver.config = dataclasses.replace(solver.config, num_samples=k)
-                result = gainnet.evaluate(solver, scenario, instances=1000, seed=1)
+                result = gainnet.evaluate(solver, scenario, instances=instances, seed=1)
                 rows.append(
                     {
                         "scenario": name,
@@ -76,8 +73,7 @@ def main() -> None:
                         "expert_us_per_decision": 1e6 * result.expert_seconds_per_decision,
                     }
                 )
-    path = HERE / "results" / "incentive_learning.csv"
-    save_rows(rows, path)
+    save_rows(rows, args.out / "incentive_learning.csv")
     print(f"commit {at}, {machine()}, torch threads {torch.get_num_threads()}")
     print("| scenario | steps | labels per state | denoising steps | N | ratio | p05 | feasible "
           "| batched | single | expert |")  # fmt: skip

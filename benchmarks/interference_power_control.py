@@ -1,6 +1,6 @@
 """Interference power control: generative solvers against WMMSE on the same instances.
 
-    python benchmarks/interference_power_control.py [--users 10,20,50] [--steps 40000]
+    python -m benchmarks.interference_power_control [--users 10,20,50] [--steps 40000]
         [--labels 100000] [--samples 1,4,16] [--inference-steps 1,3,10] [--refine 0,5,20]
         [--drl-steps 0] [--drl-users 10] [--quick]
 
@@ -18,8 +18,6 @@ batch of 1,000 (3 runs), with 1 torch thread. Writes
 
 from __future__ import annotations
 
-import argparse
-import csv
 import os
 import sys
 import time
@@ -34,11 +32,9 @@ import numpy as np
 import torch
 
 import gainnet
+from benchmarks.common import commit, figures_dir, machine, parser
+from gainnet import reports
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine
-
-HERE = Path(__file__).resolve().parent
 INSTANCES = 1000
 
 
@@ -71,13 +67,14 @@ def row(k, name, scenario, state, decision, seconds, references, **extra) -> dic
 
 def plot(rows: list[dict], path: Path) -> Path:
     """Sum rate (relative to WMMSE) against decision time, one panel per K."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     users = sorted({int(r["users"]) for r in rows})
-    fig, axes = plt.subplots(1, len(users), figsize=(4.6 * len(users), 3.8), squeeze=False)
+    size = (4.6 * len(users), 3.8)
+    with reports.figure(path, 1, len(users), size, squeeze=False) as (_, axes):
+        _panels(axes, users, rows)
+    return path
+
+
+def _panels(axes, users: list[int], rows: list[dict]) -> None:
     for ax, k in zip(axes[0], users, strict=True):
         mine = [r for r in rows if int(r["users"]) == k]
         for refine, marker in (("0", "o"), ("5", "s"), ("20", "^")):
@@ -98,37 +95,30 @@ def plot(rows: list[dict], path: Path) -> Path:
         ax.set_title(f"K = {k} (Gaussian interference channel)")
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", default="10,20,50")
-    parser.add_argument("--steps", type=int, default=40_000, help="gdm training steps")
-    parser.add_argument("--labels", type=int, default=100_000, help="labelled training instances")
-    parser.add_argument("--label-candidates", type=int, default=4)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--samples", default="1,4,16")
-    parser.add_argument("--inference-steps", default="1,3,10")
-    parser.add_argument("--refine", default="0,5,20", help="WMMSE iterations per candidate")
-    parser.add_argument("--drl-steps", type=int, default=0, help="sac/ppo/gdm-reward steps")
-    parser.add_argument("--drl-users", default="10", help="K values that run the DRL solvers")
-    parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
-    parser.add_argument("--plot-only", action="store_true", help="redraw the figure from the CSV")
-    args = parser.parse_args()
-    figure = HERE / "figures" / "interference_power_control.png"
+    options = parser(__doc__)
+    options.add_argument("--users", default="10,20,50")
+    options.add_argument("--steps", type=int, default=40_000, help="gdm training steps")
+    options.add_argument("--labels", type=int, default=100_000, help="labelled training instances")
+    options.add_argument("--label-candidates", type=int, default=4)
+    options.add_argument("--hidden", type=int, default=256)
+    options.add_argument("--samples", default="1,4,16")
+    options.add_argument("--inference-steps", default="1,3,10")
+    options.add_argument("--refine", default="0,5,20", help="WMMSE iterations per candidate")
+    options.add_argument("--drl-steps", type=int, default=0, help="sac/ppo/gdm-reward steps")
+    options.add_argument("--drl-users", default="10", help="K values that run the DRL solvers")
+    options.add_argument("--plot-only", action="store_true", help="redraw the figure from the CSV")
+    args = options.parse_args()
+    figure = figures_dir(args.out) / "interference_power_control.png"
     if args.plot_only:
-        with (HERE / "results" / "interference_power_control.csv").open() as fh:
-            plot(list(csv.DictReader(fh)), figure)
+        plot(reports.read_csv(args.out / "interference_power_control.csv"), figure)
         return
     torch.set_num_threads(1)
     if args.quick:
-        args.steps, args.labels, args.samples, args.inference_steps = 300, 500, "1,4", "1,3"
-        args.refine = "0,5"
+        args.steps, args.labels, args.samples, args.inference_steps = 30, 300, "1,4", "1,3"
+        args.refine, args.users, args.hidden, args.label_candidates = "0,5", "4", 32, 2
     at = commit()  # before this run writes its own results
     rows: list[dict] = []
     for k in (int(x) for x in args.users.split(",")):
@@ -184,15 +174,9 @@ def main() -> None:
                 train = time.perf_counter() - start
                 decision, seconds = timed(lambda: other.decide(state))  # noqa: B023
                 rows.append(row(k, name, scenario, state, decision, seconds, refs, train_s=train))
-    path = HERE / "results" / ("interference_quick.csv" if args.quick else
-                               "interference_power_control.csv")  # fmt: skip
     fields = list(dict.fromkeys(key for r in rows for key in r))
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(rows)
-    if not args.quick:
-        plot(rows, figure)
+    reports.write_csv(rows, args.out / "interference_power_control.csv", fields)
+    plot(rows, figure)
     print(f"commit {at}, {machine()}, torch threads {torch.get_num_threads()}, "
           f"{INSTANCES} instances, gdm {args.steps} steps, {args.labels} x "
           f"{args.label_candidates} labels, hidden {args.hidden}")  # fmt: skip

@@ -1,6 +1,6 @@
 """Ratio to water-filling versus training seconds, per solver, on the same held-out instances.
 
-    python benchmarks/power_allocation_learning.py [--seconds 120] [--preset gdmopt] [--quick]
+    python -m benchmarks.power_allocation_learning [--seconds 120] [--preset gdmopt] [--quick]
 
 Writes ``benchmarks/results/power_allocation_learning.csv`` (the learning curves),
 ``benchmarks/results/power_allocation_final.csv`` (the final evaluation with latencies),
@@ -11,13 +11,10 @@ not charged to training (see ``TrainingClock``).
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import os
 import platform
 import sys
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS too: one thread, like torch
@@ -25,12 +22,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS too: one thre
 import torch
 
 import gainnet
-from gainnet.plotting import plot_learning_curves
+from benchmarks.common import commit, figures_dir, parser
+from gainnet import reports
+from gainnet.reports import plot_learning_curves
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit
-
-HERE = Path(__file__).resolve().parent
 CHECKPOINTS_S = (1, 2, 3, 5, 7.5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300)
 TARGETS = {"gdm": (0.995, 0.999), "gdm-reward": (0.99,)}
 
@@ -118,20 +113,18 @@ def seconds_to(rows, name, threshold):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--preset", default="gdmopt")
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--preset", default="gdmopt")
+    options.add_argument(
         "--solvers",
         default="gdm,gdm-reward,gdm-reward:gradient=utility,sac,ppo,uniform,random",
         help="comma-separated; NAME:key=value+key=value sets hyper-parameters",
     )
-    parser.add_argument("--seconds", type=float, default=120.0)
-    parser.add_argument("--instances", type=int, default=1000)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="10 s per solver, 200 instances")
-    parser.add_argument("--out", type=Path, default=HERE)
-    args = parser.parse_args()
+    options.add_argument("--seconds", type=float, default=120.0)
+    options.add_argument("--instances", type=int, default=1000)
+    options.add_argument("--seed", type=int, default=0)
+    options.add_argument("--threads", type=int, default=1)
+    args = options.parse_args()
     if args.quick:
         args.seconds, args.instances = 10.0, 200
     torch.set_num_threads(args.threads)
@@ -152,17 +145,10 @@ def main() -> None:
             }
         )
 
-    results, figures = args.out / "results", args.out / "figures"
-    results.mkdir(parents=True, exist_ok=True)
+    results, figures = args.out, figures_dir(args.out)
     stem = f"power_allocation_{args.preset}"
-    with open(results / f"{stem}_learning.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(curves[0]))
-        writer.writeheader()
-        writer.writerows(curves)
-    with open(results / f"{stem}_final.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(finals[0]))
-        writer.writeheader()
-        writer.writerows(finals)
+    reports.write_csv(curves, results / f"{stem}_learning.csv")
+    reports.write_csv(finals, results / f"{stem}_final.csv")
     make_figure(curves, finals, figures / f"{stem}_learning.png", args.preset, args.threads)
     print(
         f"\ncommit {measured_at}, torch threads {torch.get_num_threads()}, "

@@ -1,6 +1,6 @@
 """Split inference measured for real: codec fidelity, the latency model, concurrency.
 
-    python benchmarks/split_inference.py [--repeats 5] [--rates 5,10,50] [--rtt-ms 20]
+    python -m benchmarks.split_inference [--repeats 5] [--rates 5,10,50] [--rtt-ms 20]
                                          [--slowdown 1] [--quick]
 
 Every number comes from real requests between two processes over TCP on this machine:
@@ -16,9 +16,7 @@ Writes CSVs and ``split_inference.json`` under ``benchmarks/results``, a figure 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import csv
 import json
 import os
 import sys
@@ -32,6 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import numpy as np
 import torch
 
+from benchmarks.common import commit, figures_dir, machine, parser, save_rows
 from gainnet.split.concurrency import measure_concurrency
 from gainnet.split.device import ServerConnection, SplitDevice
 from gainnet.split.encoder import RAW_SPLIT, parse_split_label
@@ -44,10 +43,6 @@ from gainnet.split.profile import profile_split, write_profile
 from gainnet.split.spawn import spawned_server
 from gainnet.split.sweep import plot_sweep, run_sweep, wire_codec, write_csv
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import commit, machine
-
-HERE = Path(__file__).resolve().parent
 CODECS = ["fp32", "fp16", "int8"]
 
 
@@ -55,15 +50,7 @@ def log(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def save_rows(rows: list[dict], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def fidelity(quick: bool) -> dict:
+def fidelity(quick: bool, out: Path) -> dict:
     encoder = make_encoder("minilm")
     topics = load_topics()
     if quick:
@@ -74,7 +61,7 @@ def fidelity(quick: bool) -> dict:
         )  # fmt: skip
     with spawned_server(models=("minilm",)) as address:
         rows = codec_fidelity(address, encoder, topics, list(range(7)), CODECS)
-    save_rows(rows, HERE / "results" / "split_fidelity.csv")
+    save_rows(rows, out / "split_fidelity.csv")
     unsplit = rows[0]["unsplit_accuracy"]
     worst = {
         c: min((r for r in rows if r["codec"] == c), key=lambda r: r["min_cosine"]) for c in CODECS
@@ -284,7 +271,7 @@ def idle_effect(passes: int = 15, idle_s: float = 0.5) -> dict:
     }
 
 
-def concurrency(quick: bool) -> list[dict]:
+def concurrency(quick: bool, out: Path) -> list[dict]:
     encoder = make_encoder("vit")
     rows = []
     with spawned_server(models=("vit",)) as address:
@@ -297,21 +284,21 @@ def concurrency(quick: bool) -> list[dict]:
                 )
                 result.pop("per_device")
                 rows.append({"split": "raw" if split < 0 else split, "codec": codec} | result)
-    save_rows(rows, HERE / "results" / "split_concurrency.csv")
+    save_rows(rows, out / "split_concurrency.csv")
     return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="requests per sweep point")
-    parser.add_argument("--rates", default="5,10,50", help="link rates, Mbit/s")
-    parser.add_argument("--rtt-ms", type=float, default=20.0)
-    parser.add_argument("--slowdown", type=float, default=1.0, help="emulated device slowdown")
-    parser.add_argument("--quick", action="store_true", help="fewer texts and repeats")
-    parser.add_argument(
+    options = parser(__doc__)
+    options.add_argument("--repeats", type=int, default=5, help="requests per sweep point")
+    options.add_argument("--rates", default="5,10,50", help="link rates, Mbit/s")
+    options.add_argument("--rtt-ms", type=float, default=20.0)
+    options.add_argument("--slowdown", type=float, default=1.0, help="emulated device slowdown")
+    options.add_argument(
         "--parts", default="noise,fidelity,latency,kernel,concurrency", help="parts to run"
     )
-    args = parser.parse_args()
+    args = options.parse_args()
+    out, figures = args.out, figures_dir(args.out)
     parts = set(args.parts.split(","))
     tag = "" if args.slowdown == 1 else f"_slowdown{args.slowdown:g}"
     torch.set_num_threads(1)
@@ -332,14 +319,14 @@ def main() -> None:
         summary["idle_effect"] = idle_effect()
     if "fidelity" in parts:
         log("A. codec fidelity (MiniLM, topic set)")
-        summary["fidelity"] = fidelity(args.quick)
+        summary["fidelity"] = fidelity(args.quick, out)
     for model, batch in (("vit", 1), ("minilm", 8)) if "latency" in parts else ():
         log(f"B. latency model vs measured: {model}, transport pacing")
         profile, rows, confirmed = latency(model, batch, links, repeats, args.slowdown, False)
-        write_profile(profile, HERE / "results" / f"split_profile_{model}{tag}.json")
-        write_csv(rows, HERE / "results" / f"split_latency_{model}{tag}.csv")
+        write_profile(profile, out / f"split_profile_{model}{tag}.json")
+        write_csv(rows, out / f"split_latency_{model}{tag}.csv")
         title = f"{model}, batch {batch}, RTT {args.rtt_ms:g} ms, slowdown {args.slowdown:g}"
-        plot_sweep(rows, HERE / "figures" / f"split_latency_{model}{tag}.png", title=title)
+        plot_sweep(rows, figures / f"split_latency_{model}{tag}.png", title=title)
         has_10 = any(ln.bandwidth_mbps == 10 for ln in links)
         summary[f"latency_{model}"] = latency_checks(rows, links) | {
             "confirmed_best": confirmed,
@@ -352,7 +339,7 @@ def main() -> None:
     elif ok:
         log("B'. latency model vs measured: vit, kernel-shaped link")
         _, rows, confirmed = latency("vit", 1, links, repeats, args.slowdown, kernel=True)
-        write_csv(rows, HERE / "results" / f"split_latency_vit_kernel{tag}.csv")
+        write_csv(rows, out / f"split_latency_vit_kernel{tag}.csv")
         summary["latency_vit_kernel"] = latency_checks(rows, links) | {
             "confirmed_best": confirmed,
             "shaping": rows[0]["shaping"],
@@ -361,9 +348,9 @@ def main() -> None:
         summary["latency_vit_kernel"] = {"skipped": reason}
     if "concurrency" in parts:
         log("C. concurrency")
-        summary["concurrency"] = concurrency(args.quick)
+        summary["concurrency"] = concurrency(args.quick, out)
     # parts run separately accumulate in one file; each part records the commit it ran at
-    path = HERE / "results" / f"split_inference{tag}.json"
+    path = out / f"split_inference{tag}.json"
     previous = json.loads(path.read_text()) if path.exists() else {}
     ran = [key for key in summary if key not in header]
     summary["commit_by_part"] = previous.get("commit_by_part", {}) | dict.fromkeys(

@@ -206,7 +206,7 @@ def evaluate(
     except gainnet.GainnetError as exc:
         _fail(exc)
     if as_json:
-        print(result.to_json())
+        print_json(result.to_dict())
     else:
         out.print(result_table([{**result.to_dict(), "train_seconds": None}], solver.scenario))
 
@@ -280,7 +280,7 @@ def compare(
         result = gainnet.evaluate(solver, sc, instances=instances, seed=seed)
         rows.append({**result.to_dict(), "train_seconds": train_s})
     if as_json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
     else:
         out.print(result_table(rows, sc))
 
@@ -417,9 +417,9 @@ def reproduce(
             **extra,
         )
     if as_json:
-        print(json.dumps(results, indent=2))
+        print_json(results)
         return
-    out.print((out_dir / "report.md").read_text())
+    out.print((out_dir / "report.md").read_text(), markup=False, highlight=False)
     err.print(escape(f"report: {out_dir / 'report.md'}"))
 
 

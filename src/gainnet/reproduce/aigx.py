@@ -12,14 +12,13 @@ gets, at the trigger, as many T2 environment steps as the GDM got expert labels.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from gainnet import reports
 from gainnet.continual.cycle import Cycle, CycleConfig, Phase
 from gainnet.continual.metrics import summarise
 from gainnet.core.seeding import rng_for
@@ -172,27 +171,20 @@ def run_aigx(
 def _write(
     out: Path, rows: list[dict], sweep: list[dict], results: dict, config: CycleConfig
 ) -> None:
-    with open(out / "rounds.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    with open(out / "snr_sweep.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(sweep[0]))
-        writer.writeheader()
-        writer.writerows(sweep)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    reports.write_csv(rows, out / "rounds.csv")
+    reports.write_csv(sweep, out / "snr_sweep.csv")
+    reports.write_json(results, out / "results.json")
     _timeline(out / "timeline.png", rows, results)
     (out / "report.md").write_text(_report(results, config))
 
 
 def _timeline(path: Path, rows: list[dict], results: dict) -> None:
-    import matplotlib
+    with reports.figure(path, figsize=(8, 4.5)) as (_, ax):
+        _draw_timeline(ax, rows, results)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
+def _draw_timeline(ax, rows: list[dict], results: dict) -> None:
     rounds = [r["round"] for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=120)
     for key, label, style in (
         ("optimum", "optimum (water-filling)", "k--"),
         ("gdm", "GDM", "C0-"),
@@ -218,9 +210,6 @@ def _timeline(path: Path, rows: list[dict], results: dict) -> None:
     ax.set_title(f"AIGX virtuous cycle at P/N0 = {results['power_over_noise']:.3g}")
     ax.legend(fontsize=8, loc="lower left")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
 
 
 def _pct(x: float) -> str:

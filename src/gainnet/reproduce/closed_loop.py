@@ -22,13 +22,12 @@ stops at the game's utilities. Here the loop runs end to end on this machine:
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from gainnet import reports
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget
 from gainnet.registry import make_scenario, make_solver
@@ -165,24 +164,24 @@ def _summarise(rows, sizes, seed, cost_fit, codec, link) -> dict:
 
 
 def _write(out: Path, rows: list[dict], results: dict) -> None:
-    with open(out / "devices.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    reports.write_csv(rows, out / "devices.csv")
+    reports.write_json(results, out / "results.json")
     _figure(out, results)
     (out / "report.md").write_text(_report(results))
 
 
 def _figure(out: Path, results: dict) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     entries = results["pricings"]
     names = list(entries)
-    fig, axes = plt.subplots(1, 3, figsize=(11, 3.4))
+    title = (
+        f"learned layer price -> real split inference ({results['sizes']['devices']} devices, "
+        f"{results['bandwidth_mbps']:g} Mbit/s, {results['codec']})"
+    )
+    with reports.figure(out / "closed_loop.png", 1, 3, (11, 3.4), title=title) as (_, axes):
+        _bars(axes, entries, names)
+
+
+def _bars(axes, entries: dict, names: list[str]) -> None:
     panels = (
         ("server_compute_per_round_s", "server compute per round (s)"),
         ("end_to_end_mean_ms", "mean end-to-end latency (ms)"),
@@ -193,14 +192,6 @@ def _figure(out: Path, results: dict) -> None:
         ax.set_xticks(range(len(names)), names, fontsize=8)
         ax.set_title(label, fontsize=9)
         ax.grid(alpha=0.3, axis="y")
-    fig.suptitle(
-        f"learned layer price -> real split inference ({results['sizes']['devices']} devices, "
-        f"{results['bandwidth_mbps']:g} Mbit/s, {results['codec']})",
-        fontsize=10,
-    )
-    fig.tight_layout()
-    fig.savefig(out / "closed_loop.png", dpi=120)
-    plt.close(fig)
 
 
 def _report(results: dict) -> str:

@@ -18,13 +18,12 @@ always on the true server utility.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from gainnet import reports
 from gainnet.core.feedback import ImprovementFeedback
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget
@@ -175,22 +174,21 @@ def _settle(curve: list[dict], level: float, floor: float) -> int | None:
 
 
 def _write(out: Path, rows: list[dict], results: dict) -> None:
-    with open(out / "curves.csv", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    reports.write_csv(rows, out / "curves.csv")
+    reports.write_json(results, out / "results.json")
     _figures(out, rows, results)
     (out / "report.md").write_text(_report(results))
 
 
 def _figures(out: Path, rows: list[dict], results: dict) -> None:
-    import matplotlib
+    fig4 = "Fig. 4: learning the layer price (mean and min-max band over 3 seeds)"
+    with reports.figure(out / "fig4.png", 1, 2, (10, 3.8), title=fig4, sharey=True) as (_, axes):
+        _fig4(axes, rows, results)
+    with reports.figure(out / "fig5.png", figsize=(7, 3.6)) as (_, ax):
+        _fig5(ax, results)
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+def _fig4(axes, rows: list[dict], results: dict) -> None:
     for ax, setting in zip(axes, SETTINGS, strict=True):
         for name in SOLVERS:
             runs = [r for r in rows if r["setting"] == setting and r["solver"] == name]
@@ -226,14 +224,9 @@ def _figures(out: Path, rows: list[dict], results: dict) -> None:
     axes[0].set_ylabel("server utility (held-out mean)")
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
-    fig.suptitle(
-        "Fig. 4: learning the layer price (mean and min-max band over 3 seeds)", fontsize=10
-    )
-    fig.tight_layout()
-    fig.savefig(out / "fig4.png", dpi=120)
-    plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 3.6))
+
+def _fig5(ax, results: dict) -> None:
     width, names = 0.2, list(SOLVERS)
     for i, setting in enumerate(SETTINGS):
         entry = results["settings"][setting]
@@ -262,9 +255,6 @@ def _figures(out: Path, rows: list[dict], results: dict) -> None:
         fontsize=9,
     )
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "fig5.png", dpi=120)
-    plt.close(fig)
 
 
 def _report(results: dict) -> str:

@@ -37,7 +37,7 @@ from gainnet.games.split_pricing import (
 )
 
 #: c(l) = a*l + b of the ViT-B/32-shaped encoder, batch 1, 1 thread (benchmarks/results/
-#: split_profile_vit.json, `python benchmarks/split_inference.py`, commit 5587ee1)
+#: split_profile_vit.json, `python -m benchmarks.split_inference`, commit 5587ee1)
 DEFAULT_A_MS = 12.5
 DEFAULT_B_MS = 10.5
 

@@ -237,7 +237,7 @@ class PPOConfig(Validated):
     n_steps : int
         Rollout length (2..1 million): the first update happens after ``n_steps`` steps.
     batch_size : int
-        Minibatch size (2..n_steps; advantage normalisation needs two samples).
+        Minibatch size (at least 2, for advantage normalisation; a divisor of ``n_steps``).
     n_epochs : int
         Epochs per rollout (1..1000).
     """
@@ -250,9 +250,10 @@ class PPOConfig(Validated):
     n_epochs: int = setting(10, low=1, high=1000)
 
     def check(self) -> None:
-        if self.batch_size > self.n_steps:
+        if self.n_steps % self.batch_size:
             raise InvalidConfigError(
-                f"batch_size ({self.batch_size}) cannot exceed n_steps ({self.n_steps})"
+                f"batch_size ({self.batch_size}) must divide n_steps ({self.n_steps}): PPO "
+                "would otherwise train on a truncated last minibatch"
             )
 
 

@@ -7,12 +7,12 @@ similarity to the unsplit model (and zero-shot accuracy for the text model).
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from gainnet import reports
 from gainnet.errors import GainnetError
 from gainnet.split.calibration import OnlineCalibration
 from gainnet.split.device import ServerConnection, SplitDevice
@@ -171,26 +171,26 @@ def _row(encoder, results, profile, link, slowdown, reference, targets, labels) 
 
 
 def write_csv(rows: list[dict], path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    """The sweep's rows with the :data:`COLUMNS` header."""
+    return reports.write_csv(rows, path, COLUMNS)
 
 
 def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
     """Latency (measured median, markers; model, dashed) versus split point, per codec and link."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["bandwidth_mbps"], row["codec"]), []).append(row)
     links = sorted({key[0] for key in groups}, key=lambda b: (b == "", b))
-    fig, axes = plt.subplots(1, len(links), figsize=(4.2 * len(links), 3.6), squeeze=False)
+    size = (4.2 * len(links), 3.6)
+    with reports.figure(path, 1, len(links), size, title=title or None, squeeze=False) as (
+        _,
+        axes,
+    ):
+        _plot_links(axes, links, groups)
+    return path
+
+
+def _plot_links(axes, links, groups) -> None:
     for ax, bw in zip(axes[0], links, strict=True):
         for (link_bw, codec), group in sorted(groups.items(), key=lambda kv: kv[0][1]):
             if link_bw != bw:
@@ -205,10 +205,3 @@ def plot_sweep(rows: list[dict], path: Path, title: str = "") -> Path:
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0][0].legend(title="codec (dashed: online model)", fontsize=8)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path

@@ -133,3 +133,32 @@ def test_the_lock_is_released_by_a_killed_process(filled):
     subprocess.run([sys.executable, "-c", script], check=False, timeout=120)
     with Store(path) as store:
         assert store.label_count() == 20
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda db: db.write_bytes(b"this is not a database" * 200),
+        lambda db: (db.unlink(), db.mkdir()),
+        lambda db: _sql(db, "CREATE TABLE labels (id INTEGER PRIMARY KEY, arrays BLOB)"),
+    ],
+    ids=["garbage", "directory", "old-schema"],
+)
+def test_gainnet_cycle_reports_a_damaged_store_in_one_line(tmp_path, damage):
+    from typer.testing import CliRunner
+
+    from gainnet.cli import app
+
+    database = tmp_path / "cycle.sqlite"
+    database.write_bytes(b"")
+    damage(database)
+    config = tmp_path / "c.toml"
+    config.write_text(
+        f'database = "{database}"\ninitial_labels = 100\ninitial_steps = 5\n'
+        'decisions_per_round = 20\nholdout = 20\ndrift_window = 20\n'
+        '[solver_params]\nhidden = 8\n[[phases]]\nname = "T1"\nrounds = 1\n'
+    )
+    result = CliRunner().invoke(app, ["cycle", str(config)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and str(database) in lines[0]

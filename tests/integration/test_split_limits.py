@@ -282,3 +282,22 @@ def test_serve_refuses_bad_settings_at_once(option, value):
 
 def test_header_struct_is_what_the_test_builds():
     assert HEADER.size == 30 and struct.calcsize("<4sBBBBQHIQ") == 30
+
+
+@pytest.mark.slow
+def test_a_raw_upload_over_one_mbit_per_second_is_served(server):
+    """The issue's case: 4 raw ViT images (2.4 MB) paced at 1 Mbit/s take ~19 s to send, far
+    past the 2 s read timeout, and are served because data keeps arriving."""
+    args = ["split", "run", "--server", f"{HOST}:{server}", "--model", "vit", "--split", "raw"]
+    result = subprocess.run(
+        [sys.executable, "-m", "gainnet.cli", *args, "--batch", "4", "--bandwidth-mbps", "1",
+         "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    record = json.loads(result.stdout)
+    assert record["bitwise_equal_to_unsplit"] and record["uplink_bytes"] > 2_000_000

@@ -155,7 +155,7 @@ def test_gainnet_cycle_reports_a_damaged_store_in_one_line(tmp_path, damage):
     config = tmp_path / "c.toml"
     config.write_text(
         f'database = "{database}"\ninitial_labels = 100\ninitial_steps = 5\n'
-        'decisions_per_round = 20\nholdout = 20\ndrift_window = 20\n'
+        "decisions_per_round = 20\nholdout = 20\ndrift_window = 20\n"
         '[solver_params]\nhidden = 8\n[[phases]]\nname = "T1"\nrounds = 1\n'
     )
     result = CliRunner().invoke(app, ["cycle", str(config)])

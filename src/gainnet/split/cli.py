@@ -108,7 +108,7 @@ def serve(
         float, typer.Option(help="seconds an idle connection is kept")
     ] = 15.0,
     max_tokens: MaxTokensOption = 256,
-    max_batch: Annotated[int, typer.Option(help="inputs per request")] = 64,
+    max_batch: Annotated[int, typer.Option(help="inputs per request")] = 32,
     max_batch_tokens: Annotated[int, typer.Option(help="inputs x tokens per request")] = 8192,
     max_inflight_mb: Annotated[
         float, typer.Option(help="MiB of frames in flight over all connections")

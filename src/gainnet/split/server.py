@@ -98,7 +98,7 @@ class ServerConfig(Validated):
     read_timeout_s: float = setting(10.0, gt=0, high=3600)
     idle_timeout_s: float = setting(15.0, gt=0, high=86_400)
     max_connections: int = setting(256, low=1, high=4096)
-    max_batch: int = setting(64, low=1, high=4096)
+    max_batch: int = setting(32, low=1, high=4096)
     max_batch_tokens: int = setting(8192, low=1, high=1 << 20)
     max_profile_repeats: int = setting(10, low=1, high=100)
     max_inflight_bytes: int = setting(512 << 20, low=1 << 10, high=16 << 30)

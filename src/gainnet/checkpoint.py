@@ -140,12 +140,15 @@ def check_tensors_fit(solver: Solver, weights: bytes, where: str) -> None:
             )
 
 
-def solver_from_checkpoint(meta: dict, weights: bytes, where: str) -> Solver:
+def solver_from_checkpoint(
+    meta: dict, weights: bytes, where: str, meta_where: str | None = None
+) -> Solver:
     """Rebuild a solver from a validated ``solver.json`` dict and safetensors ``weights`` bytes.
 
     Raises :class:`CheckpointError` when the solver cannot be rebuilt (a config or scenario
     parameter out of range), the bytes are not a safetensors file, the tensors do not match
-    the solver's architecture exactly, or a weight is not finite.
+    the solver's architecture exactly, or a weight is not finite. ``where`` names the weights
+    and ``meta_where`` (default: ``where``) the description in messages.
     """
     import torch
     from safetensors import SafetensorError
@@ -157,7 +160,9 @@ def solver_from_checkpoint(meta: dict, weights: bytes, where: str) -> Solver:
         scenario = make_scenario(meta["scenario"]["name"], **meta["scenario"]["params"])
         solver = make_solver(meta["solver"], scenario, seed=meta["seed"], **meta["config"])
     except (GainnetError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{where}: cannot rebuild the saved solver: {exc}") from None
+        raise CheckpointError(
+            f"{meta_where or where}: cannot rebuild the saved solver: {exc}"
+        ) from None
     if sorted(safetensors_header(weights, where)) != sorted(meta.get("tensors", [])):
         raise CheckpointError(f"{where} does not hold the tensors solver.json lists")
     check_tensors_fit(solver, weights, where)
@@ -194,4 +199,5 @@ def load_solver(path: str | Path) -> Solver:
         raise CheckpointError(f"{root}: {WEIGHTS_FILE} is missing")
     verify_manifest(root, (META_FILE, WEIGHTS_FILE))
     meta = read_checkpoint_meta(root)
-    return solver_from_checkpoint(meta, weights_path.read_bytes(), str(weights_path))
+    weights = weights_path.read_bytes()
+    return solver_from_checkpoint(meta, weights, str(weights_path), str(root / META_FILE))

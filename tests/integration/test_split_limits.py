@@ -32,7 +32,7 @@ from gainnet.split.stages import request_arrays
 from gainnet.split.vit import ViTEncoder
 
 HOST = "127.0.0.1"
-READ_TIMEOUT_S = 2.0
+READ_TIMEOUT_S = 5.0
 IDLE_TIMEOUT_S = 1.0
 #: ViT-B/32 has 50 tokens per image: 4 images fit in 200 inputs x tokens, 5 do not
 EXTRA = (
@@ -145,7 +145,7 @@ def test_memory_across_connections_is_bounded(server):
             sock = socket.create_connection((HOST, server), timeout=10)
             sock.sendall(header)
             holders.append(sock)
-        time.sleep(0.2)  # let the server read the three headers
+        time.sleep(1.0)  # let the server read the three headers (they hold for 5 s idle)
         with socket.create_connection((HOST, server), timeout=10) as extra:
             extra.sendall(header)
             reply = recv_frame(extra, FrameLimits())
@@ -153,17 +153,22 @@ def test_memory_across_connections_is_bounded(server):
     finally:
         for sock in holders:
             sock.close()
-    time.sleep(0.2)
-    assert healthy(server)  # the budget came back with the closed connections
+    for _ in range(300):  # the budget comes back once the server sees the closed connections
+        try:
+            if healthy(server):
+                break
+        except RemoteError:
+            time.sleep(0.1)
+    assert healthy(server)
 
 
 def test_a_slow_upload_is_not_cut_off_while_data_flows(server):
     """The read timeout is an inactivity timeout: a frame that takes longer than it to
-    arrive, with data every 0.3 s, is served."""
+    arrive (6 s > 5 s), with data every 0.3 s, is served."""
     frame = encode_frame(Frame(MessageType.PING, 7, {"pad": "x" * 4000}))
     with socket.create_connection((HOST, server), timeout=10) as sock:
-        step = len(frame) // 10 + 1
-        for pos in range(0, len(frame), step):  # 10 pieces, 3 s in all > READ_TIMEOUT_S
+        step = len(frame) // 20 + 1
+        for pos in range(0, len(frame), step):  # 20 pieces, 6 s in all > READ_TIMEOUT_S
             sock.sendall(frame[pos : pos + step])
             time.sleep(0.3)
         reply = recv_frame(sock, FrameLimits())
@@ -287,7 +292,7 @@ def test_header_struct_is_what_the_test_builds():
 @pytest.mark.slow
 def test_a_raw_upload_over_one_mbit_per_second_is_served(server):
     """The issue's case: 4 raw ViT images (2.4 MB) paced at 1 Mbit/s take ~19 s to send, far
-    past the 2 s read timeout, and are served because data keeps arriving."""
+    past the 5 s read timeout, and are served because data keeps arriving."""
     args = ["split", "run", "--server", f"{HOST}:{server}", "--model", "vit", "--split", "raw"]
     result = subprocess.run(
         [sys.executable, "-m", "gainnet.cli", *args, "--batch", "4", "--bandwidth-mbps", "1",

@@ -1,0 +1,1 @@
+"""Sensing, communication and computing orchestration for generative-AI services (seed 001)."""

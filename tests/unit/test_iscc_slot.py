@@ -160,3 +160,16 @@ def test_infeasible_instances_are_named():
 def test_alpha_must_be_strictly_between_zero_and_one(alpha):
     with pytest.raises(InfeasibleSlotError.__mro__[1], match="alpha"):
         solve_slot(**instances(1, n=1, alpha=0.5) | {"alpha": alpha})
+
+
+@pytest.mark.parametrize(
+    "func",
+    [lambda x: 1.0 - x**3, lambda x: np.where(x < 0.5, 2.0 - 3 * x, 0.75 - 0.5 * x)],
+    ids=["smooth", "kinked"],
+)
+def test_the_bracketed_root_finder(func):
+    from gainnet.orchestration.slot import find_root
+
+    low, high = np.zeros(3), np.array([2.0, 3.0, 1.6])
+    root = find_root(func, low, high, func(low), func(high), tol=1e-14)
+    np.testing.assert_allclose(func(root), 0.0, atol=1e-13)

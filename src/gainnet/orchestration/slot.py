@@ -20,6 +20,7 @@ exact (gainnet's ``references.md`` section 5):
    ``[(1 - alpha) w beta / g] D r'(b) / r(b)^2``; a bisection on the common slope ``nu`` (its
    logarithm) sets ``sum_k b_k = B``, each ``b_k(nu)`` found by bisection on
    ``[b_min_k, B]``, where ``D_k / r_k(b_min_k) = T``. Feasible iff ``sum_k b_min_k < B``.
+   Both roots are found by a bracketed regula falsi (Illinois) with periodic bisection steps.
 
 Every function takes ``[n, K]`` arrays (the batch first) and loops over no instance.
 Units: seconds, hertz, bits, FLOP and FLOP/s.
@@ -37,6 +38,15 @@ from gainnet.errors import InvalidStateError
 LN2 = float(np.log(2.0))
 #: bisection steps (each halves a bracket of at most ~2^60 relative width)
 BISECTION_STEPS = 64
+#: steps of the bracketed root finder (superlinear; every fourth step a bisection)
+ROOT_STEPS = 60
+#: every this many steps the root finder bisects (a guard against slow one-sided secants)
+BISECT_EVERY = 8
+#: the root finder stops when every residual is below its tolerance: the bandwidth's relative
+#: excess over B (ROOT_TOL) and each user's log-slope against the multiplier (SLOPE_TOL: the
+#: utility is first-order flat at the optimum, so 1e-9 there moves it by ~1e-18)
+ROOT_TOL = 1e-12
+SLOPE_TOL = 1e-9
 
 
 class InfeasibleSlotError(InvalidStateError):
@@ -132,6 +142,42 @@ def slot_utility(
     return (weight * (sensing + quality)).sum(axis=-1)
 
 
+def find_root(
+    func, low, high, f_low, f_high, iterations: int = ROOT_STEPS, tol: float = ROOT_TOL
+) -> np.ndarray:
+    """Elementwise root of a decreasing ``func`` bracketed by ``low`` (``f >= 0``) and ``high``
+    (``f <= 0``): the Illinois variant of regula falsi, with a bisection step every fourth step
+    and wherever the secant is unusable; stops once every ``|f| <= tol`` (or after
+    ``iterations``) and returns the bracket's better end."""
+    low, high = np.array(low, dtype=float), np.array(high, dtype=float)
+    f_low, f_high = np.array(f_low, dtype=float), np.array(f_high, dtype=float)
+    side = np.zeros(low.shape, dtype=np.int8)  # which end was kept last time (Illinois)
+    bracketed = (f_low > 0) & (f_high < 0)  # elsewhere an end is the answer: nothing to wait for
+    for step in range(iterations):
+        width = high - low
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            secant = high - f_high * width / (f_high - f_low)
+        usable = (
+            np.isfinite(secant)
+            & (secant > low)
+            & (secant < high)
+            & (step % BISECT_EVERY != BISECT_EVERY - 1)
+        )
+        x = np.where(usable, secant, 0.5 * (low + high))
+        fx = func(x)
+        above = fx > 0  # the root lies above x
+        # Illinois: halve the value of an end that survives twice in a row
+        f_high = np.where(above & (side == 1), 0.5 * f_high, f_high)
+        f_low = np.where(~above & (side == -1), 0.5 * f_low, f_low)
+        low, f_low = np.where(above, x, low), np.where(above, fx, f_low)
+        high, f_high = np.where(above, high, x), np.where(above, f_high, fx)
+        side = np.where(above, 1, -1).astype(np.int8)
+        tiny = (high - low) <= 4 * np.finfo(float).eps * np.maximum(np.abs(high), 1.0)
+        if np.all(~bracketed | (np.abs(fx) <= tol) | tiny):
+            break
+    return np.where(np.abs(f_low) < np.abs(f_high), low, high)
+
+
 def solve_slot(
     *,
     payload_bits: np.ndarray,
@@ -174,33 +220,37 @@ def solve_slot(
             rows,
         )
 
-    def slope(b: np.ndarray) -> np.ndarray:
+    def log_slope(b: np.ndarray) -> np.ndarray:
         rate = uplink_rate_bps(b, rho)
         left = T - D / rate
         _, g = time_split(left, alpha, beta, gamma)
-        return (1 - alpha) * wb / g * D * uplink_rate_slope(b, rho) / rate**2
+        with np.errstate(divide="ignore"):
+            value = (1 - alpha) * wb / g * D * uplink_rate_slope(b, rho) / rate**2
+            return np.log(value)
+
+    # b = b_min + e^u: near b_min the log-slope is close to linear in u, so the root finder
+    # converges in a few steps; u spans 1e-12 B above b_min up to B
+    spare = B - b_min
+    u_low = np.full_like(D, np.log(1e-12 * B))
+    u_high = np.log(spare)
 
     def bandwidth_at(log_nu: np.ndarray) -> np.ndarray:
-        """Each user's b with slope(b) = nu: the slope is +inf at b_min and decreasing, so the
-        root lies in (b_min, B] (B where even B leaves the slope above nu)."""
-        nu = np.exp(log_nu)[:, None]
-        low = np.broadcast_to(b_min, D.shape).copy()
-        high = np.full_like(D, B)
-        beyond = slope(high) >= nu  # even all of B leaves the slope above nu
-        for _ in range(BISECTION_STEPS):
-            mid = 0.5 * (low + high)
-            above = slope(mid) > nu
-            low, high = np.where(above, mid, low), np.where(above, high, mid)
-        return np.where(beyond, B, 0.5 * (low + high))
+        """Each user's b with slope(b) = nu (the slope is +inf at b_min and decreasing), or
+        B where even B leaves the slope above nu."""
+        target = log_nu[:, None]
+        f_low = log_slope(b_min + np.exp(u_low)) - target
+        f_high = log_slope(np.full_like(D, B)) - target
+        u = find_root(lambda x: log_slope(b_min + np.exp(x)) - target, u_low, u_high, f_low, f_high)
+        inside = np.where(f_low <= 0, b_min + np.exp(u_low), b_min + np.exp(u))
+        return np.where(f_high >= 0, B, inside)
 
-    # log(nu) in [-100, 100] covers slopes from 1e-44 to 1e43 (per Hz, in utility units)
-    lo = np.full(len(D), -100.0)
-    hi = np.full(len(D), 100.0)
-    for _ in range(BISECTION_STEPS):
-        mid = 0.5 * (lo + hi)
-        too_much = bandwidth_at(mid).sum(axis=-1) > B
-        lo, hi = np.where(too_much, mid, lo), np.where(too_much, hi, mid)
-    bandwidth = bandwidth_at(hi)
+    # nu's bracket: at the slopes of the point that shares the spare bandwidth equally, every
+    # user takes at most (the largest slope) or at least (the smallest) that equal share
+    level = log_slope(b_min + (B - b_min.sum(axis=-1, keepdims=True)) / D.shape[1])
+    lo, hi = level.min(axis=-1) - 1e-9, level.max(axis=-1) + 1e-9
+    excess = lambda log_nu: bandwidth_at(log_nu).sum(axis=-1) / B - 1.0  # noqa: E731
+    log_nu = find_root(excess, lo, hi, excess(lo), excess(hi))
+    bandwidth = bandwidth_at(log_nu)
     bandwidth *= np.minimum(1.0, B / bandwidth.sum(axis=-1, keepdims=True))  # rounding residue
     left = T - D / uplink_rate_bps(bandwidth, rho)
     sensing, generation = time_split(left, alpha, beta, gamma)

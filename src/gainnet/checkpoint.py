@@ -121,9 +121,11 @@ def _expected_tensors(solver: Solver) -> dict[str, tuple[str, tuple[int, ...]]]:
     return expected
 
 
-def check_tensors_fit(solver: Solver, weights: bytes, where: str) -> None:
-    """Refuse weights whose tensor names, dtypes or shapes differ from ``solver``'s own."""
-    found = safetensors_header(weights, where)
+def check_tensors_fit(
+    solver: Solver, found: dict[str, tuple[str, tuple[int, ...]]], where: str
+) -> None:
+    """Refuse a header (:func:`safetensors_header`) whose tensor names, dtypes or shapes
+    differ from ``solver``'s own."""
     expected = _expected_tensors(solver)
     if sorted(found) != sorted(expected):
         missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
@@ -163,9 +165,10 @@ def solver_from_checkpoint(
         raise CheckpointError(
             f"{meta_where or where}: cannot rebuild the saved solver: {exc}"
         ) from None
-    if sorted(safetensors_header(weights, where)) != sorted(meta.get("tensors", [])):
+    header = safetensors_header(weights, where)
+    if sorted(header) != sorted(meta.get("tensors", [])):
         raise CheckpointError(f"{where} does not hold the tensors solver.json lists")
-    check_tensors_fit(solver, weights, where)
+    check_tensors_fit(solver, header, where)
     try:
         tensors = load(weights)
     except (SafetensorError, OSError, ValueError) as exc:

@@ -68,24 +68,8 @@ def new_app(**kwargs) -> typer.Typer:
     )
 
 
-def plain(value: object) -> object:
-    """``value`` with NumPy scalars as Python numbers and NaN or infinities as ``None``,
-    so ``json.dumps`` writes strict JSON (what ``--json`` prints)."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [plain(v) for v in value]
-    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def print_json(value: object) -> None:
-    """Print ``value`` as strict, indented JSON on stdout (see :func:`plain`)."""
-    import json
+    """Print ``value`` as strict, indented JSON on stdout (``gainnet.reports.json_text``)."""
+    from gainnet.reports import json_text
 
-    print(json.dumps(plain(value), indent=2, allow_nan=False))
+    print(json_text(value))

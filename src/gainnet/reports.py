@@ -36,6 +36,7 @@ def read_csv(path: str | Path) -> list[dict[str, str]]:
 
 
 def _strict(value: Any) -> Any:
+    """``value`` with NumPy scalars as Python numbers and NaN or infinities as ``None``."""
     if isinstance(value, dict):
         return {str(k): _strict(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -47,11 +48,16 @@ def _strict(value: Any) -> Any:
     return value
 
 
-def write_json(value: Any, path: str | Path) -> Path:
+def json_text(value: Any) -> str:
     """``value`` as indented, strict JSON (NumPy scalars as numbers, NaN as null)."""
+    return json.dumps(_strict(value), indent=2, allow_nan=False)
+
+
+def write_json(value: Any, path: str | Path) -> Path:
+    """Write :func:`json_text` of ``value`` to ``path`` (creates the folder)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(_strict(value), indent=2, allow_nan=False) + "\n")
+    out.write_text(json_text(value) + "\n")
     return out
 
 

@@ -39,7 +39,6 @@ import numpy as np
 
 from gainnet.continual.drift import KSDriftDetector, PageHinkley
 from gainnet.continual.store import Promotion, Store
-from gainnet.core.registry import SOLVERS
 from gainnet.core.seeding import rng_for
 from gainnet.core.solver import Budget
 from gainnet.core.validation import Validated, check_allocation, setting
@@ -239,9 +238,10 @@ class Cycle:
             if p.end_params:
                 make_scenario(config.scenario, preset=p.preset, **{**p.params, **p.end_params})
         first = self.scenarios[0]
-        # the solver's settings are checked now (a throw-away instance), not after labelling
-        self._uses_expert = SOLVERS.get(config.solver).uses_expert
-        make_solver(config.solver, first, seed=config.seed, **config.solver_params)
+        # the solver's settings are checked now, not after labelling; a fresh cycle trains it
+        self._untrained = make_solver(
+            config.solver, first, seed=config.seed, **config.solver_params
+        )
         per_instance = max(s.state_bytes_per_instance for s in self.scenarios)
         for name in ("decisions_per_round", "holdout", "initial_labels", "labels_per_retrain"):
             check_allocation(f"CycleConfig.{name} states", getattr(config, name) * per_instance, 1)
@@ -308,10 +308,11 @@ class Cycle:
         first = self.scenarios[0]
         resume = self.store.last_promoted()
         if resume is not None:
+            self._untrained = None  # resumed: the stored model serves
             self.deployed, self.model_hash = self.store.load_model(resume), resume
             self.deployed.set_scenario(first)
         else:
-            solver = make_solver(cfg.solver, first, seed=cfg.seed, **cfg.solver_params)
+            solver, self._untrained = self._untrained, None
             if solver.uses_expert:
                 state, decision = self._initial_labels(first)
                 solver.fit_labelled(state, decision, Budget(steps=cfg.initial_steps))

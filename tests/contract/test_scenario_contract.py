@@ -193,7 +193,9 @@ def test_differentiable_maths_matches_the_numpy_maths(scenario, state):
     except NotImplementedError:
         pytest.skip(f"{scenario.name} has no differentiable decode")
     decision = scenario.decode(state, action.astype(np.float64))
-    np.testing.assert_allclose(decision_t.detach().numpy(), decision, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        decision_t.detach().numpy(), decision.reshape(N, -1), rtol=1e-5, atol=1e-6
+    )
     try:
         utility_t = scenario.utility_torch(obs, decision_t)
     except NotImplementedError:  # a differentiable decode alone serves critic gradients
@@ -255,7 +257,7 @@ def test_decisions_with_wrong_dtype_shape_or_values_are_refused(scenario, state)
 def test_a_non_finite_utility_is_an_error_not_a_result(scenario, state):
     """Huge finite decisions (1e308) are infeasible; wherever their utility overflows, the
     scenario says so instead of returning inf."""
-    decision = np.full((N, scenario.decision_dim), 1e308)
+    decision = np.full((N, *scenario.decision_shape), 1e308)
     assert not scenario.is_feasible(state, decision).any()
     try:
         utility = scenario.utility(state, decision)

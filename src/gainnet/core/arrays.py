@@ -76,12 +76,14 @@ def batch_array(
     value: Any,
     name: str,
     rows: int,
-    width: int,
+    width: int | tuple[int, ...],
     error: type[GainnetError],
     finite: bool = True,
 ) -> np.ndarray:
-    """``value`` as float64 ``[rows, width]`` (one row per instance of a state of ``rows``)."""
-    array = real_array(value, name, (None, width), error, finite=finite)
+    """``value`` as float64 ``[rows, width]`` (one row per instance of a state of ``rows``);
+    a tuple ``width`` is the shape of one row (``(K, 4)`` asks for ``[rows, K, 4]``)."""
+    trailing = tuple(width) if isinstance(width, tuple) else (width,)
+    array = real_array(value, name, (None, *trailing), error, finite=finite)
     if len(array) != rows:
         raise error(f"{name} has {len(array)} rows for a state of {rows} instances")
     return array

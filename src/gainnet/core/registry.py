@@ -81,6 +81,7 @@ SCENARIOS: Registry[Any] = Registry(
     {
         "contract": "gainnet.scenarios.contract",
         "interference": "gainnet.scenarios.interference",
+        "iscc-slot": "gainnet.scenarios.iscc_slot",
         "power-allocation": "gainnet.scenarios.power_allocation",
         "stackelberg-split": "gainnet.scenarios.stackelberg_split",
     },
@@ -92,6 +93,7 @@ EXPERTS: Registry[Any] = Registry(
         "contract-optimum": "gainnet.experts.contract_optimum",
         "equilibrium": "gainnet.experts.stackelberg_equilibrium",
         "exhaustive": "gainnet.experts.exhaustive_power",
+        "iscc-kkt": "gainnet.experts.iscc_kkt",
         "water-filling": "gainnet.experts.water_filling",
         "wmmse": "gainnet.experts.wmmse",
         "wmmse-restarts": "gainnet.experts.wmmse",

@@ -97,6 +97,14 @@ class Scenario(ABC):
         action's length."""
         return self.action_dim
 
+    @property
+    def decision_shape(self) -> tuple[int, ...]:
+        """The shape of one instance's decision (``decode`` returns ``[n, *decision_shape]``);
+        by default ``(decision_dim,)``. Scenarios with structured decisions (a ``[K, 4]``
+        table of resources per user) override it; its product is ``decision_dim``, and the
+        differentiable ``decode_torch`` returns decisions flattened to ``[n, decision_dim]``."""
+        return (self.decision_dim,)
+
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """``(low, high)``, each ``[observation_dim]`` float32: the range of :meth:`observe`.
 
@@ -188,9 +196,9 @@ class Scenario(ABC):
     def check_decision(
         self, state: StateBatch, decision: np.ndarray, finite: bool = True
     ) -> np.ndarray:
-        """``decision`` as float64 ``[n, decision_dim]``, or ``InvalidDecisionError``."""
-        rows, width = len(state), self.decision_dim
-        return batch_array(decision, "decision", rows, width, InvalidDecisionError, finite)
+        """``decision`` as float64 ``[n, *decision_shape]``, or ``InvalidDecisionError``."""
+        rows, shape = len(state), tuple(self.decision_shape)
+        return batch_array(decision, "decision", rows, shape, InvalidDecisionError, finite)
 
     # ----------------------------------------------------------------- hooks
     @abstractmethod
@@ -203,11 +211,11 @@ class Scenario(ABC):
 
     @abstractmethod
     def _utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        """``[n]`` for a valid state and a finite ``[n, decision_dim]`` decision."""
+        """``[n]`` for a valid state and a finite ``[n, *decision_shape]`` decision."""
 
     @abstractmethod
     def _is_feasible(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
-        """``[n]`` bool for a valid state and a ``[n, decision_dim]`` decision."""
+        """``[n]`` bool for a valid state and a ``[n, *decision_shape]`` decision."""
 
     @abstractmethod
     def _decode(self, state: StateBatch, action: np.ndarray) -> np.ndarray:

@@ -17,10 +17,13 @@ exact (gainnet's ``references.md`` section 5):
    Wright's omega of the logarithm), ``tau = L - g``, or ``tau = 0, g = L`` when that ``g``
    exceeds ``L``;
 3. each user's value is concave increasing in ``b``, with slope
-   ``[(1 - alpha) w beta / g] D r'(b) / r(b)^2``; a bisection on the common slope ``nu`` (its
-   logarithm) sets ``sum_k b_k = B``, each ``b_k(nu)`` found by bisection on
-   ``[b_min_k, B]``, where ``D_k / r_k(b_min_k) = T``. Feasible iff ``sum_k b_min_k < B``.
-   Both roots are found by a bracketed regula falsi (Illinois) with periodic bisection steps.
+   ``V'(b) = [(1 - alpha) w beta / g] D r'(b) / r(b)^2``; the bandwidths solve
+   ``V'_k(b_k) = nu`` with the common multiplier ``nu`` set by ``sum_k b_k = B``, each on
+   ``(b_min_k, B]`` where ``D_k / r_k(b_min_k) = T`` (a Lambert-W closed form). Feasible iff
+   ``sum_k b_min_k < B``. Both the users' roots (in ``u = ln(b - b_min)``) and the
+   multiplier's (in ``ln nu``) are found by Newton's method with analytic derivatives,
+   safeguarded by a bracket (a bisection wherever a step would leave it); the inner roots are
+   warm-started from the previous multiplier's, so a solve takes a dozen evaluations.
 
 Every function takes ``[n, K]`` arrays (the batch first) and loops over no instance.
 Units: seconds, hertz, bits, FLOP and FLOP/s.
@@ -31,22 +34,21 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
-from scipy.special import wrightomega
+from scipy.special import lambertw, wrightomega
 
 from gainnet.errors import InvalidStateError
 
 LN2 = float(np.log(2.0))
-#: bisection steps (each halves a bracket of at most ~2^60 relative width)
-BISECTION_STEPS = 64
-#: steps of the bracketed root finder (superlinear; every fourth step a bisection)
-ROOT_STEPS = 60
-#: every this many steps the root finder bisects (a guard against slow one-sided secants)
-BISECT_EVERY = 8
-#: the root finder stops when every residual is below its tolerance: the bandwidth's relative
-#: excess over B (ROOT_TOL) and each user's log-slope against the multiplier (SLOPE_TOL: the
-#: utility is first-order flat at the optimum, so 1e-9 there moves it by ~1e-18)
-ROOT_TOL = 1e-12
-SLOPE_TOL = 1e-9
+#: the most Newton steps of either root (each falls back to bisection when it would leave its
+#: bracket; a bracket of 2^60 relative width is then closed in well under this)
+NEWTON_STEPS = 100
+#: the roots' tolerances: each user's log-slope against the multiplier (the utility is
+#: first-order flat at the optimum, so 1e-11 there moves it by ~1e-22) and the bandwidth's
+#: relative excess over B
+SLOPE_TOL = 1e-11
+BANDWIDTH_TOL = 1e-12
+#: a Newton correction below this (relative) also ends a root: the values' rounding floor
+STEP_TOL = 1e-12
 
 
 class InfeasibleSlotError(InvalidStateError):
@@ -95,23 +97,31 @@ def uplink_rate_slope(bandwidth_hz: np.ndarray, snr_per_hz: np.ndarray) -> np.nd
 def min_bandwidth_hz(
     payload_bits: np.ndarray, snr_per_hz: np.ndarray, deadline_s: float
 ) -> np.ndarray:
-    """The ``b`` at which uploading alone takes the whole slot (``D / r(b) = T``); ``inf``
-    where no bandwidth is enough (``D / T >= rho / ln 2``, the rate's limit)."""
+    """The ``b`` at which uploading alone takes the whole slot (``D / r(b) = T``), rounded up
+    so that ``r(b) >= D / T``; ``inf`` where no bandwidth is enough (``D / T >= rho / ln 2``,
+    the rate's limit).
+
+    With ``x = rho / b`` and ``c = (D / T) ln 2 / rho`` the condition is ``ln(1 + x) = c x``,
+    whose non-zero root is ``x = -W_{-1}(-c e^{-c}) / c - 1`` (Lambert W's lower branch);
+    two Newton steps on ``r(b) = D / T`` polish it where ``c`` is close to 1.
+    """
     need = np.asarray(payload_bits, dtype=float) / deadline_s
     rho = np.asarray(snr_per_hz, dtype=float)
-    reachable = need < rho / LN2
-    low = np.zeros_like(need)
-    high = np.where(reachable, need, 1.0)  # r(need) >= need when rho >= need; else grow it
-    for _ in range(200):
-        short = reachable & (uplink_rate_bps(high, rho) < need)
+    c = need * LN2 / rho
+    reachable = c < 1
+    c = np.where(reachable, c, 0.5)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        x = -lambertw(-c * np.exp(-c), k=-1).real / c - 1
+        b = np.where(np.isfinite(x) & (x > 0), rho / x, need)
+        for _ in range(2):
+            b = b - (uplink_rate_bps(b, rho) - need) / uplink_rate_slope(b, rho)
+    b = np.where(np.isfinite(b) & (b > 0), b, need)
+    for _ in range(64):  # round up to the first float whose rate suffices
+        short = reachable & (uplink_rate_bps(b, rho) < need)
         if not short.any():
             break
-        high = np.where(short, 2 * high, high)
-    for _ in range(BISECTION_STEPS):
-        mid = 0.5 * (low + high)
-        enough = uplink_rate_bps(mid, rho) >= need
-        high, low = np.where(enough, mid, high), np.where(enough, low, mid)
-    return np.where(reachable, high, np.inf)
+        b = np.where(short, np.nextafter(b, np.inf) * (1 + 1e-15), b)
+    return np.where(reachable, b, np.inf)
 
 
 def time_split(
@@ -142,40 +152,36 @@ def slot_utility(
     return (weight * (sensing + quality)).sum(axis=-1)
 
 
-def find_root(
-    func, low, high, f_low, f_high, iterations: int = ROOT_STEPS, tol: float = ROOT_TOL
-) -> np.ndarray:
-    """Elementwise root of a decreasing ``func`` bracketed by ``low`` (``f >= 0``) and ``high``
-    (``f <= 0``): the Illinois variant of regula falsi, with a bisection step every fourth step
-    and wherever the secant is unusable; stops once every ``|f| <= tol`` (or after
-    ``iterations``) and returns the bracket's better end."""
+def newton_root(func, low, high, start, tol: float, steps: int = NEWTON_STEPS) -> np.ndarray:
+    """Elementwise root of a decreasing ``func`` inside the bracket ``[low, high]``.
+
+    ``func(x, active)`` returns ``(value, derivative)``; ``active`` marks the elements still
+    iterating (a caller with state of its own updates only those). Newton's method from
+    ``start``, each step shrinking the bracket (the root lies above ``x`` where ``value > 0``);
+    a step that would leave it, or has no usable derivative, bisects instead. An element stops
+    once ``|value| <= tol``, its bracket is a few ulps wide or its Newton correction is below
+    ``STEP_TOL``, and then never moves again: its result does not depend on the others'. A
+    root outside the bracket gives its nearer end.
+    """
     low, high = np.array(low, dtype=float), np.array(high, dtype=float)
-    f_low, f_high = np.array(f_low, dtype=float), np.array(f_high, dtype=float)
-    side = np.zeros(low.shape, dtype=np.int8)  # which end was kept last time (Illinois)
-    bracketed = (f_low > 0) & (f_high < 0)  # elsewhere an end is the answer: nothing to wait for
-    for step in range(iterations):
-        width = high - low
+    x = np.clip(np.array(start, dtype=float), low, high)
+    active = np.ones(x.shape, dtype=bool)
+    for _ in range(steps):
+        value, slope = func(x, active)
+        above = value > 0
+        low, high = np.where(above, x, low), np.where(above, high, x)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            secant = high - f_high * width / (f_high - f_low)
-        usable = (
-            np.isfinite(secant)
-            & (secant > low)
-            & (secant < high)
-            & (step % BISECT_EVERY != BISECT_EVERY - 1)
-        )
-        x = np.where(usable, secant, 0.5 * (low + high))
-        fx = func(x)
-        above = fx > 0  # the root lies above x
-        # Illinois: halve the value of an end that survives twice in a row
-        f_high = np.where(above & (side == 1), 0.5 * f_high, f_high)
-        f_low = np.where(~above & (side == -1), 0.5 * f_low, f_low)
-        low, f_low = np.where(above, x, low), np.where(above, fx, f_low)
-        high, f_high = np.where(above, high, x), np.where(above, f_high, fx)
-        side = np.where(above, 1, -1).astype(np.int8)
-        tiny = (high - low) <= 4 * np.finfo(float).eps * np.maximum(np.abs(high), 1.0)
-        if np.all(~bracketed | (np.abs(fx) <= tol) | tiny):
+            step = x - value / slope
+        inside = np.isfinite(step) & (step > low) & (step < high)
+        scale = np.maximum(np.abs(x), 1.0)
+        settled = inside & (np.abs(step - x) <= STEP_TOL * scale)
+        converged = np.abs(value) <= tol
+        moved = np.where(inside, step, 0.5 * (low + high))
+        x = np.where(active & ~converged, moved, x)
+        active &= ~(converged | settled | ((high - low) <= 4 * np.finfo(float).eps * scale))
+        if not active.any():
             break
-    return np.where(np.abs(f_low) < np.abs(f_high), low, high)
+    return x
 
 
 def solve_slot(
@@ -219,38 +225,60 @@ def solve_slot(
             f"{B:g} Hz",
             rows,
         )
+    log_scale = np.log((1 - alpha) * wb * D)
+    log_ratio = np.log((1 - alpha) * beta / alpha)
 
-    def log_slope(b: np.ndarray) -> np.ndarray:
+    def log_slope(b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``ln V'(b)`` and its derivative in ``b`` (``V'`` is +inf at ``b_min``)."""
         rate = uplink_rate_bps(b, rho)
+        r1 = uplink_rate_slope(b, rho)
+        r2 = -(rho**2) / (b * (b + rho) ** 2 * LN2)
         left = T - D / rate
-        _, g = time_split(left, alpha, beta, gamma)
-        with np.errstate(divide="ignore"):
-            value = (1 - alpha) * wb / g * D * uplink_rate_slope(b, rho) / rate**2
-            return np.log(value)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            z = wrightomega(log_ratio + gamma * left).real
+            interior = z < gamma * left  # the split's generation time is below L
+            g = np.where(interior, z / gamma, left)
+            dg_dleft = np.where(interior, z / (1 + z), 1.0)
+            value = log_scale - np.log(g) + np.log(r1) - 2 * np.log(rate)
+            slope = -dg_dleft * D * r1 / rate**2 / g + r2 / r1 - 2 * r1 / rate
+        return value, slope
 
-    # b = b_min + e^u: near b_min the log-slope is close to linear in u, so the root finder
-    # converges in a few steps; u spans 1e-12 B above b_min up to B
+    # b = b_min + e^u: the log-slope is close to linear in u near b_min, where it blows up
     spare = B - b_min
     u_low = np.full_like(D, np.log(1e-12 * B))
     u_high = np.log(spare)
+    share = (B - total_min[:, None]) / D.shape[1]  # the equal share of what is spare
+    u = np.log(share)  # the users' first start, then each root warm-starts the next
 
-    def bandwidth_at(log_nu: np.ndarray) -> np.ndarray:
-        """Each user's b with slope(b) = nu (the slope is +inf at b_min and decreasing), or
-        B where even B leaves the slope above nu."""
+    def bandwidth_at(log_nu: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Each user's ``b`` with ``V'(b) = nu`` (clipped to ``(b_min, B]``); the warm starts
+        move only in the instances ``rows``, so that each instance's iterates are its own."""
+        nonlocal u
         target = log_nu[:, None]
-        f_low = log_slope(b_min + np.exp(u_low)) - target
-        f_high = log_slope(np.full_like(D, B)) - target
-        u = find_root(lambda x: log_slope(b_min + np.exp(x)) - target, u_low, u_high, f_low, f_high)
-        inside = np.where(f_low <= 0, b_min + np.exp(u_low), b_min + np.exp(u))
-        return np.where(f_high >= 0, B, inside)
+
+        def residual(x, _active):
+            value, slope = log_slope(b_min + np.exp(x))
+            return value - target, slope * np.exp(x)
+
+        found = newton_root(residual, u_low, u_high, u, SLOPE_TOL)
+        u = np.where(rows[:, None], found, u)
+        return b_min + np.exp(found)
+
+    def excess(log_nu: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``sum_k b_k(nu) / B - 1`` and its derivative in ``ln nu``."""
+        b = bandwidth_at(log_nu, active)
+        _, slope = log_slope(b)
+        free = (u > u_low) & (u < u_high)  # users clipped at an end do not move with nu
+        with np.errstate(divide="ignore", invalid="ignore"):
+            db = np.where(free, 1.0 / slope, 0.0)
+        return b.sum(axis=-1) / B - 1.0, db.sum(axis=-1) / B
 
     # nu's bracket: at the slopes of the point that shares the spare bandwidth equally, every
     # user takes at most (the largest slope) or at least (the smallest) that equal share
-    level = log_slope(b_min + (B - b_min.sum(axis=-1, keepdims=True)) / D.shape[1])
+    level, _ = log_slope(b_min + share)
     lo, hi = level.min(axis=-1) - 1e-9, level.max(axis=-1) + 1e-9
-    excess = lambda log_nu: bandwidth_at(log_nu).sum(axis=-1) / B - 1.0  # noqa: E731
-    log_nu = find_root(excess, lo, hi, excess(lo), excess(hi))
-    bandwidth = bandwidth_at(log_nu)
+    log_nu = newton_root(excess, lo, hi, np.median(level, axis=-1), BANDWIDTH_TOL)
+    bandwidth = bandwidth_at(log_nu, np.ones(len(D), dtype=bool))
     bandwidth *= np.minimum(1.0, B / bandwidth.sum(axis=-1, keepdims=True))  # rounding residue
     left = T - D / uplink_rate_bps(bandwidth, rho)
     sensing, generation = time_split(left, alpha, beta, gamma)

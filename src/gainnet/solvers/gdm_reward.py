@@ -178,6 +178,7 @@ class GDMReward(DiffusionSolver):
         # utilities of random and equal-share actions set the critic's output scale
         probe = scenario.decode(first, rng.uniform(-1, 1, (len(first), scenario.action_dim)))
         probe_utility = scenario.utility(first, probe)
+        probe = probe.reshape(len(first), -1)  # the critic sees decisions flattened
         u_mean, u_scale = float(probe_utility.mean()), float(probe_utility.std() + 1e-6)
         d_mean = torch.from_numpy(probe.mean(axis=0).astype(np.float32))
         d_scale = torch.from_numpy((1.0 / (probe.std(axis=0) + 1e-6)).astype(np.float32))
@@ -209,7 +210,7 @@ class GDMReward(DiffusionSolver):
             # 2. critic regression on everything observed (one-shot: the target is the utility)
             replay.add(
                 obs=obs,
-                decision=torch.from_numpy(decision.astype(np.float32)),
+                decision=torch.from_numpy(decision.reshape(len(state), -1).astype(np.float32)),
                 utility=torch.from_numpy(((utility - u_mean) / u_scale).astype(np.float32)),
             )
             for update in range(cfg.updates_per_step):

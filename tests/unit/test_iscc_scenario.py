@@ -11,8 +11,10 @@ from gainnet.errors import InvalidConfigError, InvalidStateError
 from gainnet.orchestration.slot import InfeasibleSlotError, min_bandwidth_hz
 from gainnet.scenarios.iscc_slot import FIELDS, PRESETS
 
+CONTINUOUS = sorted(name for name, preset in PRESETS.items() if not preset.get("integer_steps"))
 
-@pytest.fixture(params=sorted(PRESETS))
+
+@pytest.fixture(params=CONTINUOUS)
 def scenario(request) -> gainnet.Scenario:
     return gainnet.make_scenario("iscc-slot", preset=request.param)
 
@@ -126,4 +128,39 @@ def test_actions_from_an_attacker_decode_to_feasible_decisions():
     ):
         decision = scenario.decode(state, action)
         assert np.isfinite(decision).all()
+        assert scenario.is_feasible(state, decision).all()
+
+
+def test_integer_steps_are_whole_and_each_user_gets_its_best_whole_count():
+    continuous = gainnet.make_scenario("iscc-slot")
+    integer = gainnet.make_scenario("iscc-slot", preset="edge-gpu-integer")
+    state = continuous.sample(200, gainnet.rng_for(11, "test"))
+    optimum = continuous.default_expert().solve(state)
+    rounded = integer.default_expert().solve(state)
+    assert integer.is_feasible(state, rounded).all()
+    assert not integer.is_feasible(state, optimum).any()  # fractional steps are refused
+    steps = rounded[..., 3] * rounded[..., 2] / state.flops_per_step
+    np.testing.assert_allclose(steps, np.round(steps), rtol=1e-9)
+    np.testing.assert_array_equal(rounded[..., 1:3], optimum[..., 1:3])
+    time_s = optimum[..., 0] + optimum[..., 3]
+    np.testing.assert_allclose(rounded[..., 0] + rounded[..., 3], time_s, rtol=1e-12)
+    # brute force over every whole step count a user's time affords (bandwidth, compute kept)
+    p, per_step = continuous.params, state.flops_per_step / optimum[..., 2]
+    candidates = np.arange(1, int((time_s / per_step).max()) + 1)[:, None, None]
+    sensing = time_s - candidates * per_step
+    value = p.alpha * (1 - np.exp(-state.sensing_rate_per_s * sensing)) + (
+        1 - p.alpha
+    ) * state.quality_slope * np.log(candidates)
+    best = candidates[np.argmax(np.where(sensing >= 0, value, -np.inf), axis=0), 0, 0]
+    np.testing.assert_array_equal(np.round(steps), best)
+    gap = 1 - integer.utility(state, rounded) / continuous.utility(state, optimum)
+    assert (gap >= -1e-12).all() and gap.mean() < 0.01
+
+
+def test_integer_decodes_are_whole_even_from_attacker_actions():
+    scenario = gainnet.make_scenario("iscc-slot", preset="edge-gpu-integer")
+    state = scenario.sample(50, gainnet.rng_for(12, "test"))
+    rng = gainnet.rng_for(13, "test")
+    for action in (rng.uniform(-1, 2, (50, scenario.action_dim)), np.ones((50, 20))):
+        decision = scenario.decode(state, action)
         assert scenario.is_feasible(state, decision).all()

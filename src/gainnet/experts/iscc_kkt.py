@@ -2,6 +2,9 @@
 
 Compute in closed form, each user's sensing/generation split in closed form (Wright's omega),
 bandwidth by Newton's method on the common multiplier; see :mod:`gainnet.orchestration.slot`.
+With ``integer_steps=True`` the continuous optimum's steps are made whole per user
+(:mod:`gainnet.orchestration.integer_steps`): exact for its bandwidth and compute, not a
+guaranteed integer optimum; the rounding gap is the difference to the continuous optimum.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ class IsccKkt(Expert):
     kind = "exact"
     scenarios = ("iscc-slot",)
 
+    def __init__(self, scenario, **params) -> None:
+        super().__init__(scenario, **params)
+        if scenario.params.integer_steps:  # exact for its (b, f), not proven over integers
+            self.kind = "approximate"
+
     def _solve(self, state: StateBatch) -> np.ndarray:
         p = self.scenario.params
         solution = solve_slot(
@@ -35,4 +43,5 @@ class IsccKkt(Expert):
             compute_flops=p.compute_flops,
             alpha=p.alpha,
         )
-        return solution.stacked()
+        decision = solution.stacked()
+        return self.scenario.whole_steps(state, decision) if p.integer_steps else decision

@@ -49,6 +49,7 @@ from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
 from gainnet.core.validation import Validated, setting
 from gainnet.errors import InvalidConfigError, InvalidStateError
+from gainnet.orchestration.integer_steps import steps_are_whole, whole_steps
 from gainnet.orchestration.slot import (
     InfeasibleSlotError,
     min_bandwidth_hz,
@@ -108,6 +109,11 @@ class IsccSlotParams(Validated):
     weight_range, quality_slope_range : (low, high)
         w (the user's priority) and beta (quality per log-step); a range with ``low == high``
         fixes the value.
+    integer_steps : bool
+        Whole denoising steps only: decisions (decoded actions and the expert's) round each
+        user's steps down and spend the freed time on sensing, or take one step more where
+        that is worth more (:mod:`gainnet.orchestration.integer_steps`); a decision with
+        fractional steps is infeasible.
     """
 
     num_users: int = setting(5, low=1, high=MAX_USERS)
@@ -121,6 +127,7 @@ class IsccSlotParams(Validated):
     flops_per_step_range: tuple[float, ...] = _range((0.2e12, 0.8e12), high=1e18)
     weight_range: tuple[float, ...] = _range((0.5, 2.0), high=1e6)
     quality_slope_range: tuple[float, ...] = _range((0.15, 0.25), high=1e6)
+    integer_steps: bool = False
 
     def check(self) -> None:
         for name, value in self.ranges().items():
@@ -173,6 +180,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sensing_rate_per_s_range": (20.0, 100.0),
         "flops_per_step_range": (0.05e12, 0.2e12),
     },
+    # edge-gpu with whole denoising steps (the rounding gap is measured against edge-gpu)
+    "edge-gpu-integer": {"integer_steps": True},
 }
 
 
@@ -288,7 +297,24 @@ class IsccSlot(Scenario):
         on_time = np.all(sensing + upload + generation <= p.deadline_s * (1 + FEASIBILITY_TOL), 1)
         within_b = bandwidth.sum(axis=1) <= p.bandwidth_hz * (1 + FEASIBILITY_TOL)
         within_f = compute.sum(axis=1) <= p.compute_flops * (1 + FEASIBILITY_TOL)
-        return nonneg & on_time & within_b & within_f
+        feasible = nonneg & on_time & within_b & within_f
+        if p.integer_steps:
+            feasible &= steps_are_whole(compute, generation, state.flops_per_step).all(axis=1)
+        return feasible
+
+    def whole_steps(self, state: IsccSlotState, decision: np.ndarray) -> np.ndarray:
+        """``decision`` (``[n, K, 4]``) with each user's steps made whole; bandwidth and
+        compute kept (:func:`gainnet.orchestration.integer_steps.whole_steps`)."""
+        sensing, generation = whole_steps(
+            decision[..., 0],
+            decision[..., 2],
+            decision[..., 3],
+            alpha=self.params.alpha,
+            sensing_rate_per_s=state.sensing_rate_per_s,
+            quality_slope=state.quality_slope,
+            flops_per_step=state.flops_per_step,
+        )
+        return np.stack([sensing, decision[..., 1], decision[..., 2], generation], axis=-1)
 
     @staticmethod
     def _weights(action: np.ndarray, floor: float) -> np.ndarray:
@@ -314,7 +340,8 @@ class IsccSlot(Scenario):
         sense, gen = sense / top, gen / top
         sensing = left * sense / (sense + gen)
         generation = left * gen / (sense + gen)
-        return np.stack([sensing, bandwidth, compute, generation], axis=-1)
+        decision = np.stack([sensing, bandwidth, compute, generation], axis=-1)
+        return self.whole_steps(state, decision) if p.integer_steps else decision
 
     def _encode(self, state: IsccSlotState, decision: np.ndarray) -> np.ndarray:
         from scipy.special import wrightomega
@@ -378,10 +405,23 @@ class IsccSlot(Scenario):
         left = p.deadline_s - payload / rate
         sense, gen = floored(a[..., 0], 0.0), floored(a[..., 3], SHARE_FLOOR)
         total = sense + gen
-        decision = torch.stack(
-            [left * sense / total, bandwidth, compute, left * gen / total], dim=-1
-        )
+        sensing, generation = left * sense / total, left * gen / total
+        if p.integer_steps:  # whole steps, with the continuous split's gradient (straight through)
+            state = self._state_for_rounding(values)
+            rounded = self.whole_steps(
+                state,
+                torch.stack([sensing, bandwidth, compute, generation], -1).detach().numpy(),
+            )
+            sensing = sensing + (torch.from_numpy(rounded[..., 0]) - sensing).detach()
+            generation = generation + (torch.from_numpy(rounded[..., 3]) - generation).detach()
+        decision = torch.stack([sensing, bandwidth, compute, generation], dim=-1)
         return decision.reshape(len(action), -1).to(action.dtype)
+
+    @staticmethod
+    def _state_for_rounding(values) -> IsccSlotState:
+        """The fields :meth:`whole_steps` reads, from :meth:`_state_from_observation`."""
+        arrays = {name: values[:, i].numpy() for i, name in enumerate(FIELDS)}
+        return IsccSlotState(**arrays)
 
     def utility_torch(self, observation, decision):
         import torch

@@ -81,6 +81,7 @@ SCENARIOS: Registry[Any] = Registry(
     {
         "contract": "gainnet.scenarios.contract",
         "interference": "gainnet.scenarios.interference",
+        "iscc-matching": "gainnet.scenarios.iscc_matching",
         "iscc-slot": "gainnet.scenarios.iscc_slot",
         "power-allocation": "gainnet.scenarios.power_allocation",
         "stackelberg-split": "gainnet.scenarios.stackelberg_split",
@@ -94,6 +95,7 @@ EXPERTS: Registry[Any] = Registry(
         "equilibrium": "gainnet.experts.stackelberg_equilibrium",
         "exhaustive": "gainnet.experts.exhaustive_power",
         "iscc-kkt": "gainnet.experts.iscc_kkt",
+        "iscc-milp": "gainnet.experts.iscc_milp",
         "water-filling": "gainnet.experts.water_filling",
         "wmmse": "gainnet.experts.wmmse",
         "wmmse-restarts": "gainnet.experts.wmmse",
@@ -104,10 +106,12 @@ SOLVERS: Registry[Any] = Registry(
     {
         "gdm": "gainnet.solvers.gdm",
         "gdm-reward": "gainnet.solvers.gdm_reward",
+        "greedy": "gainnet.solvers.baselines",
         "max-power": "gainnet.solvers.baselines",
         "ppo": "gainnet.solvers.drl",
         "random": "gainnet.solvers.baselines",
         "sac": "gainnet.solvers.drl",
+        "td3": "gainnet.solvers.drl",
         "uniform": "gainnet.solvers.baselines",
     },
 )

@@ -1,4 +1,5 @@
-"""Weightless baselines: ``uniform`` (the seeds' "average" scheme), ``random``, ``max-power``."""
+"""Weightless baselines: ``uniform`` (the seeds' "average" scheme; ISCC's equal split),
+``random``, ``max-power``, ``greedy`` (highest value per resource first)."""
 
 from __future__ import annotations
 
@@ -65,3 +66,18 @@ class MaxPower(UntrainedSolver):
     def decide(self, state: StateBatch) -> np.ndarray:
         self._check_state(state)
         return self.scenario.max_power(state)
+
+
+@SOLVERS.register("greedy")
+class Greedy(UntrainedSolver):
+    """The scenario's own greedy rule (``iscc-matching``: highest value per resource first)."""
+
+    summary = "highest value per resource first (iscc-matching); no training"
+
+    @classmethod
+    def supports(cls, scenario) -> bool:
+        return callable(getattr(scenario, "greedy", None))
+
+    def decide(self, state: StateBatch) -> np.ndarray:
+        self._check_state(state)
+        return self.scenario.greedy(state)

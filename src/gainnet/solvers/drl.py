@@ -225,6 +225,46 @@ class SAC(SB3Solver):
 
 
 @dataclasses.dataclass(frozen=True)
+class TD3Config(SACConfig):
+    """Hyper-parameters of ``td3`` (stable-baselines3 TD3): those of ``sac``, plus
+
+    Attributes
+    ----------
+    action_noise : float
+        Standard deviation of the Gaussian exploration noise added to the actor's actions
+        (action units; 0 explores only through ``learning_starts``).
+    """
+
+    action_noise: float = setting(0.1, low=0.0, high=10.0)
+
+
+@SOLVERS.register("td3")
+class TD3(SAC):
+    """Twin delayed DDPG (stable-baselines3): the method of the nearest runnable ISCC project."""
+
+    Config = TD3Config
+    algorithm = "TD3"
+    summary = "twin delayed DDPG (stable-baselines3) on the Gymnasium adapter"
+
+    def _model_kwargs(self) -> dict[str, Any]:
+        from stable_baselines3.common.noise import ActionNoise
+
+        class SeededNoise(ActionNoise):  # SB3's NormalActionNoise draws from numpy's global RNG
+            def __init__(self, sigma: float, rng) -> None:
+                super().__init__()
+                self.sigma, self.rng = sigma, rng
+
+            def __call__(self):
+                return self.rng.normal(0.0, self.sigma, size=dim)
+
+        kwargs = super()._model_kwargs()
+        dim, sigma = self.scenario.action_dim, self.config.action_noise
+        noise = SeededNoise(sigma, rng_for(self.seed, "exploration")) if sigma > 0 else None
+        kwargs["action_noise"] = noise
+        return kwargs
+
+
+@dataclasses.dataclass(frozen=True)
 class PPOConfig(Validated):
     """Hyper-parameters of ``ppo`` (stable-baselines3 PPO).
 

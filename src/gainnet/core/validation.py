@@ -112,6 +112,26 @@ def setting(
     )
 
 
+def range_setting(default: tuple[float, float], gt: float = 0.0, high: float = 1e30) -> Any:
+    """A ``[low, high]`` field (both ``> gt`` and ``<= high``); :func:`check_ranges` checks
+    ``low <= high``. Name it ``*_range``."""
+    return setting(default, gt=gt, high=high, max_items=2)
+
+
+def check_ranges(params: Any) -> None:
+    """Every ``*_range`` field of ``params`` is ``[low, high]`` with ``low <= high``."""
+    from gainnet.errors import InvalidConfigError
+
+    for field in dataclasses.fields(params):
+        value = getattr(params, field.name)
+        if field.name.endswith("_range") and (len(value) != 2 or value[1] < value[0]):
+            raise InvalidConfigError(
+                f"{field.name} must be [low, high] with low <= high, got {list(value)}",
+                field.name,
+                value,
+            )
+
+
 def bounds_of(field: dataclasses.Field) -> Bounds:
     """The :class:`Bounds` declared for ``field`` (no bounds if it was not declared)."""
     return field.metadata.get(_META_KEY, Bounds())

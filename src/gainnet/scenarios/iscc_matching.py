@@ -37,7 +37,7 @@ import numpy as np
 from gainnet.core.arrays import real_array
 from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
-from gainnet.core.validation import Validated, setting
+from gainnet.core.validation import Validated, check_ranges, range_setting, setting
 from gainnet.errors import InvalidConfigError, InvalidStateError
 from gainnet.orchestration.matching import (
     NUM_LEVELS,
@@ -68,10 +68,6 @@ FIELDS = (
     "compute_flops",
     "memory_gb",
 )
-
-
-def _range(default: tuple[float, float], gt: float = 0.0, high: float = 1e30) -> Any:
-    return setting(default, gt=gt, high=high, max_items=2)
 
 
 def _per_service(default: tuple[float, ...], high: float) -> Any:
@@ -109,11 +105,13 @@ class IsccMatchingParams(Validated):
     service_mix: tuple[float, ...] = setting((1.0, 1.0, 1.0), low=0.0, high=1e6, max_items=3)
     deadline_s_ranges: tuple[float, ...] = _per_service((1.0, 4.0, 2.0, 6.0, 0.05, 0.2), 3600.0)
     payload_bits_ranges: tuple[float, ...] = _per_service((0.1e6, 0.5e6, 1e4, 5e4, 1e6, 8e6), 1e12)
-    value_range: tuple[float, ...] = _range((0.5, 2.0), high=1e6)
-    snr_per_hz_log10_range: tuple[float, ...] = _range((7.0, 9.0), gt=-30.0, high=30.0)
-    node_bandwidth_hz_range: tuple[float, ...] = _range((20e6, 100e6), gt=-1.0, high=1e12)
-    node_compute_flops_range: tuple[float, ...] = _range((100e12, 400e12), gt=-1.0, high=1e21)
-    node_memory_gb_range: tuple[float, ...] = _range((24.0, 80.0), gt=-1.0, high=1e6)
+    value_range: tuple[float, ...] = range_setting((0.5, 2.0), high=1e6)
+    snr_per_hz_log10_range: tuple[float, ...] = range_setting((7.0, 9.0), gt=-30.0, high=30.0)
+    node_bandwidth_hz_range: tuple[float, ...] = range_setting((20e6, 100e6), gt=-1.0, high=1e12)
+    node_compute_flops_range: tuple[float, ...] = range_setting(
+        (100e12, 400e12), gt=-1.0, high=1e21
+    )
+    node_memory_gb_range: tuple[float, ...] = range_setting((24.0, 80.0), gt=-1.0, high=1e6)
     host_probability: float = setting(0.7, gt=0.0, high=1.0)
     upload_share: float = setting(0.5, gt=0.0, lt=1.0)
     fade_margin_db: float = setting(0.0, low=0.0, high=60.0)
@@ -137,14 +135,7 @@ class IsccMatchingParams(Validated):
                     name,
                     pairs,
                 )
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name.endswith("_range") and (len(value) != 2 or value[1] < value[0]):
-                raise InvalidConfigError(
-                    f"{f.name} must be [low, high] with low <= high, got {list(value)}",
-                    f.name,
-                    value,
-                )
+        check_ranges(self)
 
 
 @dataclasses.dataclass(frozen=True)

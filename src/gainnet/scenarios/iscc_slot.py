@@ -47,7 +47,7 @@ import numpy as np
 from gainnet.core.arrays import real_array
 from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
-from gainnet.core.validation import Validated, setting
+from gainnet.core.validation import Validated, check_ranges, range_setting, setting
 from gainnet.errors import InvalidConfigError, InvalidStateError
 from gainnet.orchestration.integer_steps import steps_are_whole, whole_steps
 from gainnet.orchestration.slot import (
@@ -75,10 +75,6 @@ FIELDS = (
     "weight",
     "quality_slope",
 )
-
-
-def _range(default: tuple[float, float], gt: float = 0.0, high: float = 1e30) -> Any:
-    return setting(default, gt=gt, high=high, max_items=2)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,28 +117,16 @@ class IsccSlotParams(Validated):
     bandwidth_hz: float = setting(20e6, gt=0, high=1e12)
     compute_flops: float = setting(200e12, gt=0, high=1e21)
     alpha: float = setting(0.5, gt=0, lt=1)
-    payload_bits_range: tuple[float, ...] = _range((0.5e6, 4e6), high=1e12)
-    snr_per_hz_log10_range: tuple[float, ...] = _range((7.0, 9.0), gt=-30.0, high=30.0)
-    sensing_rate_per_s_range: tuple[float, ...] = _range((5.0, 40.0), high=1e6)
-    flops_per_step_range: tuple[float, ...] = _range((0.2e12, 0.8e12), high=1e18)
-    weight_range: tuple[float, ...] = _range((0.5, 2.0), high=1e6)
-    quality_slope_range: tuple[float, ...] = _range((0.15, 0.25), high=1e6)
+    payload_bits_range: tuple[float, ...] = range_setting((0.5e6, 4e6), high=1e12)
+    snr_per_hz_log10_range: tuple[float, ...] = range_setting((7.0, 9.0), gt=-30.0, high=30.0)
+    sensing_rate_per_s_range: tuple[float, ...] = range_setting((5.0, 40.0), high=1e6)
+    flops_per_step_range: tuple[float, ...] = range_setting((0.2e12, 0.8e12), high=1e18)
+    weight_range: tuple[float, ...] = range_setting((0.5, 2.0), high=1e6)
+    quality_slope_range: tuple[float, ...] = range_setting((0.15, 0.25), high=1e6)
     integer_steps: bool = False
 
     def check(self) -> None:
-        for name, value in self.ranges().items():
-            if len(value) != 2 or value[1] < value[0]:
-                raise InvalidConfigError(
-                    f"{name} must be [low, high] with low <= high, got {list(value)}", name, value
-                )
-
-    def ranges(self) -> dict[str, tuple[float, ...]]:
-        """Every ``*_range`` field by name."""
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if f.name.endswith("_range")
-        }
+        check_ranges(self)
 
 
 @dataclasses.dataclass(frozen=True)

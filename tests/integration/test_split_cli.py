@@ -113,3 +113,17 @@ def test_sweep_with_a_kernel_shaped_link(tmp_path):
     # that rate (not far below it); the model's accuracy is the benchmark's business
     paced_s = int(raw["uplink_bytes"]) * 8 / 20e6 + 0.010
     assert paced_s <= float(raw["network_s"]) <= 1.5 * paced_s
+
+
+def test_sweep_survives_a_server_that_drops_idle_connections(tmp_path):
+    # a 1 s idle timeout: a connection left idle while a round runs (or while the device
+    # re-profiles) is closed by the server; the sweep must not depend on one
+    with spawned_server(models=("minilm",), extra_args=("--idle-timeout-s", "1")) as (host, port):
+        out = tmp_path / "idle"
+        gainnet(
+            "split", "sweep", "--model", "minilm", "--batch", "4", "--codecs", "fp32,int8",
+            "--rates", "5", "--rtt-ms", "10", "--repeats", "2", "--server", f"{host}:{port}",
+            "--out", str(out),
+        )  # fmt: skip
+    rows = list(csv.DictReader((out / "sweep.csv").read_text().splitlines()))
+    assert len(rows) == 1 + 7 * 2

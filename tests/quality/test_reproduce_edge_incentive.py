@@ -18,6 +18,7 @@ from gainnet.cli import app
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(1500)  # a hang guard: about 8 minutes on one core (18 training runs)
 def test_reproduce_edge_incentive_quick(tmp_path):
     out = tmp_path / "edge"
     args = ["reproduce", "edge-incentive", "--quick", "--out", str(out), "--json"]

@@ -5,6 +5,11 @@ Each instance is a 0/1 programme (:func:`gainnet.orchestration.matching.solve_mi
 kept beside it (:attr:`IsccMilp.last`). The solution passes through the scenario's repair
 (``decode(encode(x))``), which keeps it when it is feasible and maximal and otherwise only
 serves more. One MILP per instance: this is the expert whose time grows with R and S.
+
+Exact where HiGHS proves optimality within ``time_limit_s`` (``optimal`` in :attr:`IsccMilp.last`,
+always so at the ``small`` preset); where the limit stops it, the answer is HiGHS's best
+incumbent, a *best-known* solution, and the LP bound says how far from optimal it can be at most.
+Reports that compare against it say which it was.
 """
 
 from __future__ import annotations

@@ -22,7 +22,10 @@ Units: seconds, hertz, bits, FLOP, FLOP/s, GB. Arrays are batched, ``[n, ...]``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import sys
 
 import numpy as np
 
@@ -232,13 +235,14 @@ def solve_milp(
     constraint = LinearConstraint(matrix, -np.inf, rows_ub)
     cost = -value[r, q]
     start = time.perf_counter()
-    result = milp(
-        cost,
-        constraints=constraint,
-        integrality=np.ones(r.size),
-        bounds=Bounds(0, 1),
-        options={"time_limit": time_limit_s, "mip_rel_gap": mip_rel_gap},
-    )
+    with _quiet_stdout():
+        result = milp(
+            cost,
+            constraints=constraint,
+            integrality=np.ones(r.size),
+            bounds=Bounds(0, 1),
+            options={"time_limit": time_limit_s, "mip_rel_gap": mip_rel_gap},
+        )
     seconds = time.perf_counter() - start
     relaxed = milp(cost, constraints=constraint, integrality=np.zeros(r.size), bounds=Bounds(0, 1))
     bound = -float(relaxed.fun) if relaxed.x is not None else float("nan")
@@ -250,3 +254,27 @@ def solve_milp(
     return MilpResult(
         decision, float(value[r, q][chosen].sum()), bound, result.status == 0, seconds
     )
+
+
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Send file descriptor 1 to ``/dev/null`` for the block: the HiGHS in SciPy 1.17 writes a
+    stray debugging line there even with output disabled (ERGO-Code/HiGHS#2783), which would
+    corrupt ``--json`` output. Python's own buffered output is flushed first."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # no real stdout (captured): nothing to hide
+        fd = 1
+    sys.stdout.flush()
+    try:
+        saved = os.dup(fd)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)

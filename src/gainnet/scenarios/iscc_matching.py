@@ -335,21 +335,24 @@ class IsccMatching(Scenario):
 
     def greedy(self, state: IsccMatchingState) -> np.ndarray:
         """The "value per resource" baseline: requests by descending value density (top-level
-        value over its share of the pools of the best node for it), each to the (node, level)
-        with the highest value per reserved resource that still fits."""
+        value over its share of the pools of the best node for it), each to the highest-value
+        (node, level) that still fits, the node it loads least among equal values."""
         self.validate_state(state)
         need = self.demands(state)
-        scale = [np.maximum(pool, 1e-300)[:, None, :] for pool in state.pools()]
-        share = (
-            need.bandwidth_hz[..., None] / scale[0][..., None]
-            + need.compute_flops[:, :, None, :] / scale[1][..., None]
-            + need.memory_gb[:, :, None, :] / scale[2][..., None]
-        )  # [n, R, S, Q]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        scale = [pool[:, None, :, None] for pool in state.pools()]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # a node that is down
+            share = (
+                need.bandwidth_hz[..., None] / scale[0]
+                + need.compute_flops[:, :, None, :] / scale[1]
+                + need.memory_gb[:, :, None, :] / scale[2]
+            )  # [n, R, S, Q]: the fraction of the node's pools one (request, level) reserves
             density = np.where(need.allowed[..., None], need.value[:, :, None, :] / share, -np.inf)
         density = np.nan_to_num(density, nan=-np.inf, posinf=1e300)
         order = np.argsort(-density.max(axis=(2, 3)), axis=1, kind="stable")
-        return assign(order, density, need, state.pools())
+        # levels differ in value by >= 15 %: the tie-break (< 1e-6 relative) never reorders them
+        tie_break = 1.0 - 1e-6 * np.minimum(np.nan_to_num(share, nan=3.0), 3.0) / 3.0
+        preference = need.value[:, :, None, :] * tie_break
+        return assign(order, preference, need, state.pools())
 
     def default_expert(self):
         from gainnet.experts.iscc_milp import IsccMilp

@@ -66,6 +66,16 @@ def _csv(text: str, cast=str) -> list:
         raise GainnetError(f"cannot parse list {text!r}") from None
 
 
+def _profile_again(address, encoder, raw, slowdown: float):
+    """A fresh 2-repeat profile on its own connection (the server drops idle connections, and
+    the profiling one sits idle while a sweep round runs)."""
+    from gainnet.split.device import ServerConnection
+    from gainnet.split.profile import profile_split
+
+    with ServerConnection(address) as conn:
+        return profile_split(encoder, raw, conn, 2, slowdown)
+
+
 @contextlib.contextmanager
 def _server(address: str | None, model: str, kernel: bool = False):
     """Yields ``(address, shaper)``: the given server, or a local one in a child process.
@@ -312,7 +322,7 @@ def sweep(
                         address, encoder, inputs, prof, links, codec_names,
                         repeats=repeats, slowdown=slowdown, targets=targets, labels=labels,
                         progress=lambda: bar.advance(task), shaper=shaper,
-                        reprofile=lambda: profile_split(encoder, raw, conn, 2, slowdown),
+                        reprofile=lambda: _profile_again(address, encoder, raw, slowdown),
                     )  # fmt: skip
     except GainnetError as exc:
         _fail(exc)

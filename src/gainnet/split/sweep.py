@@ -69,24 +69,24 @@ def run_sweep(
     online = OnlineCalibration(profile)
     for link in links:
         paced, shaping = shaper(link) if shaper else (link, "transport pacing")
-        with ServerConnection(address, link=paced) as conn:
-            device = SplitDevice(encoder, conn, slowdown=slowdown)
-            device.infer(inputs, encoder.num_layers, "fp32")  # warm the connection and caches
-            points = [
-                (codec, split)
-                for codec in codec_names
-                for split in splits
-                if split != RAW_SPLIT or codec == codec_names[0]  # raw: the same for any codec
-            ]
-            if online.observed == 0:
-                for codec, split in points:
-                    _observe(online, device.infer(inputs, split, wire_codec(codec, split)))
-            results: dict[tuple, list] = {point: [] for point in points}
-            online_s: dict[tuple, list] = {point: [] for point in points}
-            round_profiles = []
-            for _ in range(repeats):  # interleaved, so a drift in machine speed hits every point
-                if reprofile is not None:
-                    round_profiles.append(reprofile())
+        points = [
+            (codec, split)
+            for codec in codec_names
+            for split in splits
+            if split != RAW_SPLIT or codec == codec_names[0]  # raw: the same for any codec
+        ]
+        results: dict[tuple, list] = {point: [] for point in points}
+        online_s: dict[tuple, list] = {point: [] for point in points}
+        round_profiles = []
+        for _ in range(repeats):  # interleaved, so a drift in machine speed hits every point
+            if reprofile is not None:  # before connecting: the server drops idle connections
+                round_profiles.append(reprofile())
+            with ServerConnection(address, link=paced) as conn:
+                device = SplitDevice(encoder, conn, slowdown=slowdown)
+                device.infer(inputs, encoder.num_layers, "fp32")  # warm the connection, caches
+                if online.observed == 0:
+                    for codec, split in points:
+                        _observe(online, device.infer(inputs, split, wire_codec(codec, split)))
                 for codec, split in points:
                     wire = wire_codec(codec, split)
                     predicted = online.predict(split, wire, link)["total_s"]
@@ -96,24 +96,17 @@ def run_sweep(
                     results[codec, split].append(result)
                     if progress:
                         progress()
-            merged = SplitProfile.median(round_profiles) if round_profiles else profile
-            for codec, split in points:
-                row = _row(
-                    encoder,
-                    results[codec, split],
-                    merged,
-                    link,
-                    slowdown,
-                    reference,
-                    targets,
-                    labels,
-                )
-                first = profile.predict(split, wire_codec(codec, split), link)
-                rows.append(
-                    row
-                    | {"shaping": shaping, "predicted_first_s": first["total_s"]}
-                    | _online_columns(online_s[codec, split], row["measured_median_s"])
-                )
+        merged = SplitProfile.median(round_profiles) if round_profiles else profile
+        for codec, split in points:
+            row = _row(
+                encoder, results[codec, split], merged, link, slowdown, reference, targets, labels
+            )
+            first = profile.predict(split, wire_codec(codec, split), link)
+            rows.append(
+                row
+                | {"shaping": shaping, "predicted_first_s": first["total_s"]}
+                | _online_columns(online_s[codec, split], row["measured_median_s"])
+            )
     return rows
 
 

@@ -39,7 +39,7 @@ from gainnet.split.knowledge import load_topics
 from gainnet.split.link import Link
 from gainnet.split.models import make_encoder, sample_inputs
 from gainnet.split.netns import kernel_link, kernel_link_support
-from gainnet.split.profile import profile_split, write_profile
+from gainnet.split.profile import profile_anew, profile_split, write_profile
 from gainnet.split.spawn import spawned_server
 from gainnet.split.sweep import plot_sweep, run_sweep, wire_codec, write_csv
 
@@ -93,7 +93,7 @@ def latency(model: str, batch: int, links: list[Link], repeats: int, slowdown: f
         rows = run_sweep(
             address, encoder, inputs, profile, links, CODECS, repeats=repeats,
             slowdown=slowdown, targets=targets, labels=labels, shaper=shaper,
-            reprofile=lambda: profile_split(encoder, raw, conn, 3, slowdown),
+            reprofile=lambda: profile_anew(address, encoder, raw, 3, slowdown),
         )  # fmt: skip
         picks = best_split_checks(rows, links, PREDICTIONS["online"])
         confirmed = confirm_picks(address, encoder, inputs, picks, links, slowdown, shaper)

@@ -66,16 +66,6 @@ def _csv(text: str, cast=str) -> list:
         raise GainnetError(f"cannot parse list {text!r}") from None
 
 
-def _profile_again(address, encoder, raw, slowdown: float):
-    """A fresh 2-repeat profile on its own connection (the server drops idle connections, and
-    the profiling one sits idle while a sweep round runs)."""
-    from gainnet.split.device import ServerConnection
-    from gainnet.split.profile import profile_split
-
-    with ServerConnection(address) as conn:
-        return profile_split(encoder, raw, conn, 2, slowdown)
-
-
 @contextlib.contextmanager
 def _server(address: str | None, model: str, kernel: bool = False):
     """Yields ``(address, shaper)``: the given server, or a local one in a child process.
@@ -295,7 +285,7 @@ def sweep(
     from gainnet.split.device import ServerConnection
     from gainnet.split.link import Link
     from gainnet.split.models import make_encoder, sample_inputs
-    from gainnet.split.profile import profile_split, write_profile
+    from gainnet.split.profile import profile_anew, profile_split, write_profile
     from gainnet.split.sweep import plot_sweep, run_sweep, write_csv
 
     _setup(threads)
@@ -322,7 +312,7 @@ def sweep(
                         address, encoder, inputs, prof, links, codec_names,
                         repeats=repeats, slowdown=slowdown, targets=targets, labels=labels,
                         progress=lambda: bar.advance(task), shaper=shaper,
-                        reprofile=lambda: _profile_again(address, encoder, raw, slowdown),
+                        reprofile=lambda: profile_anew(address, encoder, raw, 2, slowdown),
                     )  # fmt: skip
     except GainnetError as exc:
         _fail(exc)

@@ -85,3 +85,12 @@ def write_profile(profile: SplitProfile, path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(profile.data, indent=2) + "\n")
     return path
+
+
+def profile_anew(address, encoder, raw, repeats: int, slowdown: float = 1.0) -> SplitProfile:
+    """:func:`profile_split` on a connection of its own to ``address``: servers drop idle
+    connections, so a sweep that re-profiles between rounds must not keep one open."""
+    from gainnet.split.device import ServerConnection
+
+    with ServerConnection(address) as conn:
+        return profile_split(encoder, raw, conn, repeats, slowdown)

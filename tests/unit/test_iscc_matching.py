@@ -144,6 +144,18 @@ def test_a_node_that_is_down_serves_nobody():
         assert not (decision[..., 0] == 1).any()
 
 
+def test_down_nodes_have_empty_pools_and_change_what_is_observed():
+    up = gainnet.make_scenario("iscc-matching")
+    down = gainnet.make_scenario("iscc-matching", down_nodes=[2])
+    a, b = up.sample(5, gainnet.rng_for(8, "test")), down.sample(5, gainnet.rng_for(8, "test"))
+    for pool_up, pool_down in zip(a.pools(), b.pools(), strict=True):
+        assert (pool_down[:, 2] == 0).all() and (pool_up[:, 2] > 0).all()
+        np.testing.assert_array_equal(pool_up[:, :2], pool_down[:, :2])
+    decision = down.default_expert().solve(b)
+    assert down.is_feasible(b, decision).all() and not (decision[..., 0] == 2).any()
+    assert not np.array_equal(up.observe(a), down.observe(b))
+
+
 def test_bad_parameters_are_refused():
     for params, message in [
         ({"service_mix": [1.0, 1.0]}, "service_mix"),
@@ -153,8 +165,56 @@ def test_bad_parameters_are_refused():
         ({"num_requests": 10**6}, "num_requests"),
         ({"upload_share": 1.0}, "upload_share"),
         ({"fade_margin_db": np.nan}, "fade_margin_db"),
+        ({"down_nodes": [3]}, "down_nodes"),
+        ({"down_nodes": [1, 1]}, "down_nodes"),
+        ({"down_nodes": [0.5]}, "down_nodes"),
+        ({"down_nodes": [-1]}, "down_nodes"),
+        ({"down_nodes": "all"}, "down_nodes"),
     ]:
         with pytest.raises(InvalidConfigError, match=message):
             gainnet.make_scenario("iscc-matching", **params)
     with pytest.raises(InvalidConfigError):
         gainnet.make_expert("iscc-milp", gainnet.make_scenario("iscc-matching"), time_limit_s=0)
+
+
+def test_refine_never_lowers_the_value_stays_feasible_and_closes_most_of_greedys_gap():
+    scenario = gainnet.make_scenario("iscc-matching", **TIGHT)
+    state = scenario.sample(40, gainnet.rng_for(5, "test"))
+    exact = brute_force(scenario, state)
+    rng = gainnet.rng_for(6, "test")
+    starts = [
+        scenario.greedy(state),
+        scenario.decode(state, np.ones((40, scenario.action_dim))),
+        scenario.decode(state, rng.normal(size=(40, scenario.action_dim))),
+    ]
+    for start in starts:
+        refined = scenario.refine(state, start, 5)
+        assert scenario.is_feasible(state, refined).all()
+        before, after = scenario.utility(state, start), scenario.utility(state, refined)
+        assert (after >= before - 1e-12).all()
+        assert (after <= exact + 1e-9).all()
+        # the two moves close most of what the start leaves
+        assert after.mean() >= before.mean() + 0.5 * (exact - before).mean()
+    # a one-pass refinement is the same as the first pass of a longer one
+    one = scenario.refine(state, starts[0], 1)
+    assert (
+        scenario.utility(state, scenario.refine(state, one, 4))
+        >= scenario.utility(state, one) - 1e-12
+    ).all()
+
+
+def test_refine_refuses_bad_decisions_and_counts():
+    scenario = gainnet.make_scenario("iscc-matching", **TIGHT)
+    state = scenario.sample(2, gainnet.rng_for(7, "test"))
+    everything_on_node_0 = np.zeros((2, 4, 2))
+    everything_on_node_0[..., 1] = 2
+    with pytest.raises(InvalidDecisionError, match="feasible"):
+        scenario.refine(state, everything_on_node_0, 3)
+    rejected = np.full((2, 4, 2), -1.0)
+    for bad in (0, -1, 10**9, "3", 2.5):
+        with pytest.raises(gainnet.GainnetError, match="refine iterations"):
+            scenario.refine(state, rejected, bad)
+    with pytest.raises(gainnet.GainnetError):
+        scenario.refine(state, np.full((2, 3, 2), -1.0), 3)
+    with pytest.raises(gainnet.GainnetError):
+        scenario.refine(state, np.full((2, 4, 2), np.nan), 3)

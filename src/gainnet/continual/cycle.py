@@ -256,6 +256,8 @@ class Cycle:
         self.model_hash: str | None = None
         #: the states served in the latest round (to score other solvers on the same instances)
         self.last_state = None
+        #: the expert's decisions on them (the reports' yardstick)
+        self.last_expert_decision = None
 
     # ----------------------------------------------------------------- helpers
     def _phase_of(self, round_index: int) -> int:
@@ -397,11 +399,12 @@ class Cycle:
             state = scenario.sample(cfg.decisions_per_round, self._rng)
             self.last_state = state
             served = scenario.utility(state, self.deployed.decide(state))
-            expert = scenario.default_expert()
-            expert_u = scenario.utility(state, expert.solve(state))  # for the reports only
+            expert_decision = scenario.default_expert().solve(state)
+            self.last_expert_decision = expert_decision
+            expert_u = scenario.utility(state, expert_decision)  # for the reports only
             test = self.detector.update(scenario.observe(state))
-            audit = state.take(slice(0, n_audit))
-            audit_decision = expert.solve(audit)
+            audit = state.take(slice(0, n_audit))  # the audit's labels: solved once, above
+            audit_decision = expert_decision[:n_audit]
             self.store.add_labels(r, audit, audit_decision)
             audit_expert = scenario.utility(audit, audit_decision)
             audited.extend(zip(served[:n_audit], audit_expert, strict=True))

@@ -37,8 +37,8 @@ import numpy as np
 from gainnet.core.arrays import real_array
 from gainnet.core.registry import SCENARIOS
 from gainnet.core.scenario import Scenario, StateBatch
-from gainnet.core.validation import Validated, check_ranges, range_setting, setting
-from gainnet.errors import InvalidConfigError, InvalidStateError
+from gainnet.core.validation import Validated, check_int_arg, check_ranges, range_setting, setting
+from gainnet.errors import InvalidConfigError, InvalidDecisionError, InvalidStateError
 from gainnet.orchestration.matching import (
     NUM_LEVELS,
     SERVICES,
@@ -98,6 +98,9 @@ class IsccMatchingParams(Validated):
         The share of a deadline reserved for the upload; the rest is for computing.
     fade_margin_db : float
         Bandwidth is reserved for an SNR this much below the measured one.
+    down_nodes : tuple of node indices
+        Nodes that are down (failed or in maintenance): their pools are 0, so nobody is
+        served there. Empty by default.
     """
 
     num_requests: int = setting(20, low=1, high=MAX_REQUESTS)
@@ -115,8 +118,17 @@ class IsccMatchingParams(Validated):
     host_probability: float = setting(0.7, gt=0.0, high=1.0)
     upload_share: float = setting(0.5, gt=0.0, lt=1.0)
     fade_margin_db: float = setting(0.0, low=0.0, high=60.0)
+    down_nodes: tuple[float, ...] = setting((), low=0, high=MAX_NODES - 1, max_items=MAX_NODES)
 
     def check(self) -> None:
+        nodes = self.down_nodes
+        if any(v != int(v) or v >= self.num_nodes for v in nodes) or len(set(nodes)) < len(nodes):
+            raise InvalidConfigError(
+                f"down_nodes must be distinct node indices 0..{self.num_nodes - 1}, got "
+                f"{list(nodes)}",
+                "down_nodes",
+                nodes,
+            )
         if len(self.service_mix) != len(SERVICES) or sum(self.service_mix) <= 0:
             raise InvalidConfigError(
                 f"service_mix needs {len(SERVICES)} non-negative weights, not all 0, got "
@@ -206,6 +218,8 @@ class IsccMatching(Scenario):
         lonely = ~hosts.any(axis=2)
         hosts[lonely, rng.integers(0, len(SERVICES), int(lonely.sum()))] = True
         snr_low, snr_high = p.snr_per_hz_log10_range
+        up = np.ones(s_count)
+        up[np.asarray(p.down_nodes, dtype=int)] = 0.0
         return IsccMatchingState(
             service=service.astype(float),
             deadline_s=rng.uniform(deadlines[..., 0], deadlines[..., 1]),
@@ -213,9 +227,9 @@ class IsccMatching(Scenario):
             value=rng.uniform(*p.value_range, (n, r_count)),
             snr_per_hz=10.0 ** rng.uniform(snr_low, snr_high, (n, r_count, s_count)),
             hosts=hosts.astype(float),
-            bandwidth_hz=rng.uniform(*p.node_bandwidth_hz_range, (n, s_count)),
-            compute_flops=rng.uniform(*p.node_compute_flops_range, (n, s_count)),
-            memory_gb=rng.uniform(*p.node_memory_gb_range, (n, s_count)),
+            bandwidth_hz=up * rng.uniform(*p.node_bandwidth_hz_range, (n, s_count)),
+            compute_flops=up * rng.uniform(*p.node_compute_flops_range, (n, s_count)),
+            memory_gb=up * rng.uniform(*p.node_memory_gb_range, (n, s_count)),
         )
 
     def state(self, **arrays: Any) -> IsccMatchingState:
@@ -353,6 +367,19 @@ class IsccMatching(Scenario):
         tie_break = 1.0 - 1e-6 * np.minimum(np.nan_to_num(share, nan=3.0), 3.0) / 3.0
         preference = need.value[:, :, None, :] * tie_break
         return assign(order, preference, need, state.pools())
+
+    def refine(self, state: IsccMatchingState, decision: np.ndarray, iterations: int) -> np.ndarray:
+        """``iterations`` passes of the local search of :mod:`gainnet.orchestration.local_search`
+        (best responses and make-room swaps) from a feasible ``decision``: the value never falls
+        and the matching stays feasible. An infeasible ``decision`` is refused."""
+        from gainnet.orchestration.local_search import improve
+
+        self.validate_state(state)
+        decision = self.check_decision(state, decision)
+        iterations = check_int_arg(iterations, "refine iterations", 1, 1000)
+        if not self.is_feasible(state, decision).all():
+            raise InvalidDecisionError("refine needs a feasible matching (decode one first)")
+        return improve(decision, self.demands(state), state.pools(), iterations)
 
     def default_expert(self):
         from gainnet.experts.iscc_milp import IsccMilp

@@ -35,6 +35,7 @@ demo: $(VENV)/.installed $(VENV)/.installed-split
 		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 10
 	$(BIN)/python examples/split_inference.py --quick
 	$(BIN)/gainnet reproduce closed-loop --quick --out runs/closed-loop-quick
+	$(BIN)/gainnet reproduce iscc --quick --out runs/iscc-quick
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
 lint: $(VENV)/.installed-dev $(VENV)/.installed-split

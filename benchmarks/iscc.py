@@ -1,14 +1,18 @@
-"""ISCC orchestration: every solver against iscc-kkt per slot preset; the matching's MILP time.
+"""ISCC orchestration: every solver against iscc-kkt per slot preset; the matching's curve.
 
-    python -m benchmarks.iscc [--seconds 60] [--instances 500] [--sizes 20x3,40x5,60x6,100x10]
-                              [--milp-instances 10] [--milp-limit-s 60] [--quick] [--out DIR]
+    python -m benchmarks.iscc [--parts slot,matching] [--seconds 60] [--instances 500]
+                              [--sizes 20x3,60x6,100x10,200x15,500x20] [--milp-instances 10]
+                              [--milp-limit-s 60] [--label-limit-s 1] [--gdm-labels 384]
+                              [--gdm-steps 6000] [--quick] [--out DIR]
 
 Part 1 (``iscc-slot``): each solver trained with the same wall-clock budget on each preset
 (``gdm`` with best-of-16 scored by the utility), scored on the same held-out slots against the
 exact ``iscc-kkt`` (ratio, 5th percentile, feasibility, latency); and the expert's batched
 time per instance. Part 2 (``iscc-matching``): per size (R requests, S nodes), HiGHS's time
-per instance, how often it proves optimality within its limit and its gap to the LP bound,
-beside the untrained rules (greedy, equal-priority decoding) on the same instances.
+per instance, how often it proves optimality within its limit and its gap to the LP bound;
+``gdm`` trained on ``--gdm-labels`` MILP labels (HiGHS stopped at ``--label-limit-s``),
+best-of-8 with two local-search passes; HiGHS stopped at that label limit; and the untrained
+rules (greedy, greedy + local search, equal-priority decoding), all on the same instances.
 
 Writes ``iscc_slot.csv`` and ``iscc_matching.csv`` under ``--out`` (default
 ``benchmarks/results``) and Markdown tables on stdout, with the commit and thread count.
@@ -18,17 +22,16 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # NumPy's BLAS too: one thread, like torch
 
-import numpy as np
 import torch
 
 import gainnet
 from benchmarks.common import commit, machine, parser
 from gainnet import reports
+from gainnet.reproduce.iscc import matching_size
 
 SLOT_PRESETS = ("edge-gpu", "dense-cell", "vehicular")
 SLOT_SOLVERS = {
@@ -40,7 +43,7 @@ SLOT_SOLVERS = {
     "random": {},
 }
 #: (R, S) sizes of the matching part and HiGHS's limit per instance (s)
-MATCHING_SIZES = ((20, 3), (40, 5), (60, 6), (100, 10))
+MATCHING_SIZES = ((20, 3), (60, 6), (100, 10), (200, 15), (500, 20))
 MILP_LIMIT_S = 60.0
 
 
@@ -69,58 +72,55 @@ def slot_rows(preset: str, seconds: float | None, steps: int | None, instances: 
     return rows
 
 
-def matching_row(r_count: int, s_count: int, instances: int, limit_s: float) -> dict:
-    scenario = gainnet.make_scenario("iscc-matching", num_requests=r_count, num_nodes=s_count)
-    state = scenario.sample(instances, gainnet.rng_for(0, "eval"))
-    milp = gainnet.make_expert("iscc-milp", scenario, time_limit_s=limit_s)
-    best = scenario.utility(state, milp.solve(state))
-    bound = np.array([result.bound for result in milp.last])
-    seconds = np.array([result.seconds for result in milp.last])
-    row = {
-        "R": r_count,
-        "S": s_count,
-        "instances": instances,
-        "milp_limit_s": limit_s,
-        "milp_seconds_median": float(np.median(seconds)),
-        "milp_seconds_max": float(seconds.max()),
-        "milp_proven_rate": float(np.mean([result.optimal for result in milp.last])),
-        "milp_gap_to_lp_bound": float(np.mean(1 - best / bound)),
+def matching_row(r_count: int, s_count: int, args) -> dict:
+    """One size of the quality-versus-time curve (:func:`gainnet.reproduce.iscc.matching_size`):
+    gdm trained on MILP labels, the baselines and HiGHS at two limits, on the same slots."""
+    sizes = {
+        "matching": {"labels": args.gdm_labels, "steps": args.gdm_steps},
+        "matching_test": args.milp_instances,
+        "milp_limit_s": args.milp_limit_s,
+        "label_limit_s": args.label_limit_s,
     }
-    start = time.perf_counter()
-    greedy = scenario.greedy(state)
-    row["greedy_ms"] = 1e3 * (time.perf_counter() - start) / instances
-    row["greedy_ratio"] = float(np.mean(scenario.utility(state, greedy) / best))
-    start = time.perf_counter()
-    equal = scenario.decode(state, np.ones((instances, scenario.action_dim)))
-    row["equal_priority_ms"] = 1e3 * (time.perf_counter() - start) / instances
-    row["equal_priority_ratio"] = float(np.mean(scenario.utility(state, equal) / best))
+    row = matching_size(r_count, s_count, sizes, seed=0)
     print(f"  matching R={r_count} S={s_count}: {row}", file=sys.stderr, flush=True)
     return row
 
 
 def main() -> None:
     args_parser = parser(__doc__)
+    args_parser.add_argument("--parts", default="slot,matching", help="slot, matching or both")
     args_parser.add_argument("--seconds", type=float, default=60.0, help="training s per solver")
     args_parser.add_argument("--instances", type=int, default=500, help="held-out slots")
     args_parser.add_argument("--sizes", default=",".join(f"{r}x{s}" for r, s in MATCHING_SIZES))
     args_parser.add_argument("--milp-instances", type=int, default=10, help="per size")
     args_parser.add_argument("--milp-limit-s", type=float, default=MILP_LIMIT_S)
+    args_parser.add_argument("--label-limit-s", type=float, default=1.0, help="HiGHS per label")
+    args_parser.add_argument("--gdm-labels", type=int, default=384, help="MILP labels per size")
+    args_parser.add_argument("--gdm-steps", type=int, default=6000, help="gdm steps per size")
     args = args_parser.parse_args()
     torch.set_num_threads(1)
     if args.quick:
         presets, budget, instances = SLOT_PRESETS[:1], {"seconds": None, "steps": 200}, 50
-        sizes, matching_instances, limit_s = ((6, 2),), 2, 2.0
+        sizes = ((6, 2),)
+        args.milp_instances, args.milp_limit_s, args.gdm_labels, args.gdm_steps = 2, 2.0, 16, 50
     else:
         presets, budget = SLOT_PRESETS, {"seconds": args.seconds, "steps": None}
         instances = args.instances
         sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes.split(",")]
-        matching_instances, limit_s = args.milp_instances, args.milp_limit_s
-    slot = [row for p in presets for row in slot_rows(p, instances=instances, **budget)]
-    matching = [matching_row(r, s, matching_instances, limit_s) for r, s in sizes]
-    reports.write_csv(slot, args.out / "iscc_slot.csv")
-    reports.write_csv(matching, args.out / "iscc_matching.csv")
+    parts = set(args.parts.split(","))
+    if not parts or parts - {"slot", "matching"}:
+        args_parser.error(f"--parts takes slot, matching or both, got {args.parts!r}")
+    tables = []
+    if "slot" in parts:
+        slot = [row for p in presets for row in slot_rows(p, instances=instances, **budget)]
+        reports.write_csv(slot, args.out / "iscc_slot.csv")
+        tables.append(slot)
+    if "matching" in parts:
+        matching = [matching_row(r, s, args) for r, s in sizes]
+        reports.write_csv(matching, args.out / "iscc_matching.csv")
+        tables.append(matching)
     print(f"commit {commit()}, torch threads {torch.get_num_threads()}, {machine()}\n")
-    for rows in (slot, matching):
+    for rows in tables:
         keys = list(rows[0])
         print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
         for row in rows:

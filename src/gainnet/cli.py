@@ -364,7 +364,9 @@ def cycle(
 
 @app.command()
 def reproduce(
-    case: Annotated[str, typer.Argument(help="case study: aigx, edge-incentive or closed-loop")],
+    case: Annotated[
+        str, typer.Argument(help="case study: aigx, edge-incentive, closed-loop or iscc")
+    ],
     quick: Annotated[bool, typer.Option(help="small sizes (under 3 minutes)")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
     seed: Annotated[int, typer.Option(help="experiment seed")] = 0,
@@ -380,7 +382,8 @@ def reproduce(
 
     cases = {"aigx": "gainnet.reproduce.aigx:run_aigx",
              "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive",
-             "closed-loop": "gainnet.reproduce.closed_loop:run_closed_loop"}  # fmt: skip
+             "closed-loop": "gainnet.reproduce.closed_loop:run_closed_loop",
+             "iscc": "gainnet.reproduce.iscc:run_iscc"}  # fmt: skip
     if case not in cases:
         _fail(UnknownNameError("case study", case, list(cases)))
     import importlib

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -26,7 +28,13 @@ def solve_with_cvxpy(theta, prior, cost, cap=None):
                 constraints.append(theta[a] * u[a] - r[a] >= theta[a] * u[b] - r[b])
     objective = cp.Maximize(prior @ r - cost * cp.sum(cp.multiply(prior, quality)))
     problem = cp.Problem(objective, constraints)
-    problem.solve(solver=cp.CLARABEL)
+    with warnings.catch_warnings():
+        # CLARABEL sometimes stops just short of its own tolerances on these exponential cones
+        # ("optimal_inaccurate"); its value still agrees with ours to ~1e-8, and the caller's
+        # 1e-5 check decides
+        warnings.filterwarnings("ignore", "Solution may be inaccurate")
+        problem.solve(solver=cp.CLARABEL)
+    assert problem.status in ("optimal", "optimal_inaccurate"), problem.status
     return problem.value
 
 

@@ -52,6 +52,7 @@ def write(tmp_path, text):
         ("holdout = 50", "holdout = 50\nround_interval_s = -1", "round_interval_s"),
         ("holdout = 50", 'holdout = 50\ngap_detector = "cusum"', "gap_detector"),
         ("drift_window = 50", "drift_window = 5", "drift_window"),
+        ("holdout = 50", "holdout = 8", "holdout"),
         ("hidden = 16", "hidden = 1.5", "hidden"),
         ("hidden = 16", "learning_rate = nan", "learning_rate"),
         ('preset = "aigx-t1"', 'preset = "aigx-t9"', "aigx-t9"),

@@ -68,6 +68,21 @@ def test_cost_fit_recovers_a_linear_profile():
     assert fit["r2"] == pytest.approx(1.0)
 
 
+def test_cost_fit_never_has_a_negative_fixed_cost():
+    """Timing noise (a loaded machine) can tilt the layers so a free line crosses below 0; the
+    fit is then the least-squares line through the origin, which a stackelberg-split accepts."""
+    noisy = profile()
+    noisy.data["device"]["input_s"] = 0.0
+    noisy.data["device"]["layer_s"] = [0.006, 0.010, 0.014, 0.018]  # free fit: b = -0.002
+    fit = noisy.cost_fit()
+    layers = [0, 1, 2, 3, 4]
+    cost = [0.0, 0.006, 0.016, 0.030, 0.048]
+    assert fit["b_s"] == 0.0
+    expected = sum(x * y for x, y in zip(layers, cost, strict=True)) / sum(x * x for x in layers)
+    assert fit["a_s_per_layer"] == pytest.approx(expected)
+    assert fit["r2"] < 1.0
+
+
 def test_bad_profiles_are_refused(tmp_path):
     path = tmp_path / "p.json"
     path.write_text("{not json")

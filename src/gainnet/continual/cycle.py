@@ -129,7 +129,7 @@ class CycleConfig(Validated):
         Optimiser steps of a challenger.
     holdout : int
         Recent states on which challenger and incumbent are compared; they also become the
-        drift detector's new reference after any retraining (the new normal).
+        drift detector's new reference after any retraining (the new normal), so at least 20.
     cooldown_rounds : int
         Rounds after a retraining in which no new trigger fires.
     background_retrain : bool
@@ -161,7 +161,7 @@ class CycleConfig(Validated):
     labels_per_retrain: int = setting(2000, low=1, high=MAX_INSTANCES)
     new_data_share: float = setting(0.75, gt=0, high=1)
     retrain_steps: int = setting(2000, low=1, high=MAX_STEPS)
-    holdout: int = setting(500, low=1, high=MAX_INSTANCES)
+    holdout: int = setting(500, low=20, high=MAX_INSTANCES)
     cooldown_rounds: int = setting(3, low=0, high=MAX_ROUNDS)
     background_retrain: bool = False
     round_interval_s: float = setting(0.0, low=0, high=3600)
@@ -256,8 +256,12 @@ class Cycle:
         self.model_hash: str | None = None
         #: the states served in the latest round (to score other solvers on the same instances)
         self.last_state = None
-        #: the expert's decisions on them (the reports' yardstick)
+        #: the deployed solver's decisions on them, and its wall time for them (s)
+        self.last_decision = None
+        self.last_decide_seconds = math.nan
+        #: the expert's decisions on them (the reports' yardstick), and its wall time (s)
         self.last_expert_decision = None
+        self.last_expert_seconds = math.nan
 
     # ----------------------------------------------------------------- helpers
     def _phase_of(self, round_index: int) -> int:
@@ -398,8 +402,13 @@ class Cycle:
             scenario = self.scenario_at(r)
             state = scenario.sample(cfg.decisions_per_round, self._rng)
             self.last_state = state
-            served = scenario.utility(state, self.deployed.decide(state))
+            start = time.perf_counter()
+            self.last_decision = self.deployed.decide(state)
+            self.last_decide_seconds = time.perf_counter() - start
+            served = scenario.utility(state, self.last_decision)
+            start = time.perf_counter()
             expert_decision = scenario.default_expert().solve(state)
+            self.last_expert_seconds = time.perf_counter() - start
             self.last_expert_decision = expert_decision
             expert_u = scenario.utility(state, expert_decision)  # for the reports only
             test = self.detector.update(scenario.observe(state))

@@ -112,11 +112,15 @@ class SplitProfile:
         return split, codec, total
 
     def cost_fit(self) -> dict[str, float]:
-        """Least-squares fit of device seconds for ``l`` layers, ``c(l) = a*l + b``, l = 0..L."""
+        """Least-squares fit of device seconds for ``l`` layers, ``c(l) = a*l + b``, l = 0..L,
+        with ``b >= 0`` (a fixed cost cannot be negative): where timing noise on a loaded
+        machine would give ``b < 0``, the constrained optimum is the fit through the origin."""
         dev = self.data["device"]
         layers = np.arange(self.num_layers + 1)
         cost = dev["input_s"] + np.concatenate([[0.0], np.cumsum(dev["layer_s"])])
         a, b = np.polyfit(layers, cost, 1)
+        if b < 0:
+            a, b = float(layers @ cost / (layers @ layers)), 0.0
         resid = cost - (a * layers + b)
         total = ((cost - cost.mean()) ** 2).sum()
         r2 = 1.0 - float((resid**2).sum() / total) if total > 0 else 1.0

@@ -14,7 +14,8 @@ per instance, how often it proves optimality within its limit and its gap to the
 best-of-8 with two local-search passes; HiGHS stopped at that label limit; and the untrained
 rules (greedy, greedy + local search, equal-priority decoding), all on the same instances.
 
-Writes ``iscc_slot.csv`` and ``iscc_matching.csv`` under ``--out`` (default
+Writes ``iscc_slot.csv``, ``iscc_matching.csv`` and ``iscc_matching.png`` (quality versus
+decision time) under ``--out`` (default
 ``benchmarks/results``) and Markdown tables on stdout, with the commit and thread count.
 """
 
@@ -32,6 +33,7 @@ import gainnet
 from benchmarks.common import commit, machine, parser
 from gainnet import reports
 from gainnet.reproduce.iscc import matching_size
+from gainnet.reproduce.iscc_report import quality_vs_time
 
 SLOT_PRESETS = ("edge-gpu", "dense-cell", "vehicular")
 SLOT_SOLVERS = {
@@ -118,6 +120,7 @@ def main() -> None:
     if "matching" in parts:
         matching = [matching_row(r, s, args) for r, s in sizes]
         reports.write_csv(matching, args.out / "iscc_matching.csv")
+        quality_vs_time(args.out / "iscc_matching.png", matching)
         tables.append(matching)
     print(f"commit {commit()}, torch threads {torch.get_num_threads()}, {machine()}\n")
     for rows in tables:

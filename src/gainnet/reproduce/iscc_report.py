@@ -25,7 +25,7 @@ def write_outputs(out: Path, results: dict, rounds: list[dict]) -> None:
     reports.write_csv(rounds, out / "rounds.csv")
     reports.write_json(results, out / "results.json")
     _utility_over_time(out / "utility_over_time.png", rounds, results["case_timelines"])
-    _quality_vs_time(out / "quality_vs_time.png", results["matching"]["sizes"])
+    quality_vs_time(out / "quality_vs_time.png", results["matching"]["sizes"])
     (out / "report.md").write_text(report(results))
 
 
@@ -61,7 +61,8 @@ def _utility_over_time(path: Path, rounds: list[dict], timelines: dict) -> None:
             ax.legend(fontsize=7, loc="lower left")
 
 
-def _quality_vs_time(path: Path, sizes: list[dict]) -> None:
+def quality_vs_time(path: Path, sizes: list[dict]) -> None:
+    """Each solver's ratio to the MILP against its decision time, one point per size."""
     with reports.figure(path, figsize=(7, 4.5)) as (_, ax):
         for i, (key, label) in enumerate(CURVE.items()):
             ax.plot([1e3 * s[f"{key}_seconds"] for s in sizes], [s[f"{key}_ratio"] for s in sizes],

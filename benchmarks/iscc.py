@@ -3,7 +3,7 @@
     python -m benchmarks.iscc [--parts slot,matching] [--seconds 60] [--instances 500]
                               [--sizes 20x3,60x6,100x10,200x15,500x20] [--milp-instances 10]
                               [--milp-limit-s 60] [--label-limit-s 1] [--gdm-labels 384]
-                              [--gdm-steps 6000] [--quick] [--out DIR]
+                              [--gdm-steps 6000] [--drl sac,ppo] [--quick] [--out DIR]
 
 Part 1 (``iscc-slot``): each solver trained with the same wall-clock budget on each preset
 (``gdm`` with best-of-16 scored by the utility), scored on the same held-out slots against the
@@ -12,7 +12,8 @@ time per instance. Part 2 (``iscc-matching``): per size (R requests, S nodes), H
 per instance, how often it proves optimality within its limit and its gap to the LP bound;
 ``gdm`` trained on ``--gdm-labels`` MILP labels (HiGHS stopped at ``--label-limit-s``),
 best-of-8 with two local-search passes; HiGHS stopped at that label limit; and the untrained
-rules (greedy, greedy + local search, equal-priority decoding), all on the same instances.
+rules (greedy, greedy + local search, equal-priority decoding) and, with ``--drl``, DRL solvers
+trained for as long as ``gdm`` took (its labelling included), all on the same instances.
 
 Writes ``iscc_slot.csv``, ``iscc_matching.csv`` and ``iscc_matching.png`` (quality versus
 decision time) under ``--out`` (default
@@ -78,7 +79,11 @@ def matching_row(r_count: int, s_count: int, args) -> dict:
     """One size of the quality-versus-time curve (:func:`gainnet.reproduce.iscc.matching_size`):
     gdm trained on MILP labels, the baselines and HiGHS at two limits, on the same slots."""
     sizes = {
-        "matching": {"labels": args.gdm_labels, "steps": args.gdm_steps},
+        "matching": {
+            "labels": args.gdm_labels,
+            "steps": args.gdm_steps,
+            "drl": [name for name in args.drl.split(",") if name],
+        },
         "matching_test": args.milp_instances,
         "milp_limit_s": args.milp_limit_s,
         "label_limit_s": args.label_limit_s,
@@ -99,12 +104,14 @@ def main() -> None:
     args_parser.add_argument("--label-limit-s", type=float, default=1.0, help="HiGHS per label")
     args_parser.add_argument("--gdm-labels", type=int, default=384, help="MILP labels per size")
     args_parser.add_argument("--gdm-steps", type=int, default=6000, help="gdm steps per size")
+    args_parser.add_argument("--drl", default="", help="e.g. sac,ppo: trained as long as gdm")
     args = args_parser.parse_args()
     torch.set_num_threads(1)
     if args.quick:
         presets, budget, instances = SLOT_PRESETS[:1], {"seconds": None, "steps": 200}, 50
         sizes = ((6, 2),)
         args.milp_instances, args.milp_limit_s, args.gdm_labels, args.gdm_steps = 2, 2.0, 16, 50
+        args.drl = "sac"
     else:
         presets, budget = SLOT_PRESETS, {"seconds": args.seconds, "steps": None}
         instances = args.instances

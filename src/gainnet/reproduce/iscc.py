@@ -198,7 +198,7 @@ def matching_size(r_count: int, s_count: int, sizes: dict, seed: int) -> dict:
     gdm = make_solver("gdm", scenario, seed=seed, **GDM_MATCHING)
     labeller = make_expert("iscc-milp", scenario, time_limit_s=sizes["label_limit_s"])
     m = sizes["matching"]
-    gdm.fit(Budget(steps=m["steps"], expert_labels=m["labels"]), expert=labeller)
+    fit = gdm.fit(Budget(steps=m["steps"], expert_labels=m["labels"]), expert=labeller)
     state = scenario.sample(sizes["matching_test"], rng_for(seed, "eval"))
     milp = make_expert("iscc-milp", scenario, time_limit_s=sizes["milp_limit_s"])
     best = scenario.utility(state, milp.solve(state))
@@ -222,7 +222,15 @@ def matching_size(r_count: int, s_count: int, sizes: dict, seed: int) -> dict:
         "gdm_p05_ratio": float(np.quantile(ratio, 0.05)),
         "gdm_feasible_rate": float(scenario.is_feasible(state, decision).mean()),
         "gdm_labels": m["labels"],
+        "gdm_fit_seconds": fit.seconds,
     }
+    for name in m.get("drl", ()):  # DRL with gdm's training time (labelling included)
+        drl = make_solver(name, scenario, seed=seed)
+        drl.fit(Budget(seconds=fit.seconds))
+        start = time.perf_counter()
+        d = drl.decide(state)
+        row[f"{name}_seconds"] = (time.perf_counter() - start) / len(state)
+        row[f"{name}_ratio"] = float(np.mean(scenario.utility(state, d) / best))
     for name, (d, seconds) in baseline_decisions(scenario, state, rng_for(seed, "random")).items():
         key = name.replace(" + ", "_").replace(" ", "_")
         row[f"{key}_ratio"] = float(np.mean(scenario.utility(state, d) / best))

@@ -125,8 +125,10 @@ def main() -> None:
         reports.write_csv(slot, args.out / "iscc_slot.csv")
         tables.append(slot)
     if "matching" in parts:
-        matching = [matching_row(r, s, args) for r, s in sizes]
-        reports.write_csv(matching, args.out / "iscc_matching.csv")
+        matching = []
+        for r_count, s_count in sizes:  # written after every size: the large ones take long
+            matching.append(matching_row(r_count, s_count, args))
+            reports.write_csv(matching, args.out / "iscc_matching.csv")
         quality_vs_time(args.out / "iscc_matching.png", matching)
         tables.append(matching)
     print(f"commit {commit()}, torch threads {torch.get_num_threads()}, {machine()}\n")

@@ -195,9 +195,9 @@ def restarts(scenario, state, rng) -> np.ndarray:
 def matching_size(r_count: int, s_count: int, sizes: dict, seed: int) -> dict:
     """One point of the quality-versus-time curve: MILP, gdm and the baselines at ``R x S``."""
     scenario = make_scenario("iscc-matching", num_requests=r_count, num_nodes=s_count)
-    gdm = make_solver("gdm", scenario, seed=seed, **GDM_MATCHING)
-    labeller = make_expert("iscc-milp", scenario, time_limit_s=sizes["label_limit_s"])
     m = sizes["matching"]
+    gdm = make_solver("gdm", scenario, seed=seed, num_labels=m["labels"], **GDM_MATCHING)
+    labeller = make_expert("iscc-milp", scenario, time_limit_s=sizes["label_limit_s"])
     fit = gdm.fit(Budget(steps=m["steps"], expert_labels=m["labels"]), expert=labeller)
     state = scenario.sample(sizes["matching_test"], rng_for(seed, "eval"))
     milp = make_expert("iscc-milp", scenario, time_limit_s=sizes["milp_limit_s"])

@@ -85,14 +85,19 @@ def _move(decision, left, need, rows, r, where, node, level) -> None:
     decision[where, r, 1] = level[where]
 
 
+def _without(left, need, rows, r, node, level) -> list[np.ndarray]:
+    """What each node would have left (``[n, S]`` per pool) if request ``r`` held nothing."""
+    free = [pool_left.copy() for pool_left in left]
+    held = rows[node >= 0]
+    for pool_free, o in zip(free, _reservation(need, rows, r, node, level), strict=True):
+        pool_free[held, node[held]] += o[held]
+    return free
+
+
 def _best_response(decision, left, need, rows, r) -> None:
     node = decision[rows, r, 0].astype(int)
     level = decision[rows, r, 1].astype(int)
-    own = _reservation(need, rows, r, node, level)
-    free = [pool_left.copy() for pool_left in left]
-    served = rows[node >= 0]
-    for pool_free, o in zip(free, own, strict=True):
-        pool_free[served, node[served]] += o[served]
+    free = _without(left, need, rows, r, node, level)
     fits = (
         need.allowed[rows, r][:, :, None]
         & (need.bandwidth_hz[rows, r] <= free[0])[:, :, None]
@@ -110,10 +115,7 @@ def _make_room(decision, left, need, rows, r) -> None:
     n, r_count, q_count = need.value.shape
     node_r = decision[rows, r, 0].astype(int)
     level_r = decision[rows, r, 1].astype(int)
-    free = [pool_left.copy() for pool_left in left]  # as if request r held nothing
-    held = rows[node_r >= 0]
-    for pool_free, o in zip(free, _reservation(need, rows, r, node_r, level_r), strict=True):
-        pool_free[held, node_r[held]] += o[held]
+    free = _without(left, need, rows, r, node_r, level_r)
     other_node = decision[..., 0].astype(int)  # [n, R]
     other_level = decision[..., 1].astype(int)
     on = other_node >= 0

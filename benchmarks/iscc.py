@@ -11,9 +11,10 @@ exact ``iscc-kkt`` (ratio, 5th percentile, feasibility, latency); and the expert
 time per instance. Part 2 (``iscc-matching``): per size (R requests, S nodes), HiGHS's time
 per instance, how often it proves optimality within its limit and its gap to the LP bound;
 ``gdm`` trained on ``--gdm-labels`` MILP labels (HiGHS stopped at ``--label-limit-s``),
-best-of-8 with two local-search passes; HiGHS stopped at that label limit; and the untrained
-rules (greedy, greedy + local search, equal-priority decoding) and, with ``--drl``, DRL solvers
-trained for as long as ``gdm`` took (its labelling included), all on the same instances.
+best-of-8 (candidate spread 0.2) with two local-search passes; HiGHS stopped at that label
+limit; and the untrained rules (greedy, greedy + local search, equal-priority decoding,
+random restarts + local search) and, with ``--drl``, DRL solvers trained for as long as
+``gdm`` took (its labelling included), all on the same instances.
 
 Writes ``iscc_slot.csv``, ``iscc_matching.csv`` and ``iscc_matching.png`` (quality versus
 decision time) under ``--out`` (default

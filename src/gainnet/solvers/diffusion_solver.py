@@ -41,6 +41,13 @@ class DiffusionConfig(Validated):
     num_samples : int
         Candidates per decision (1..1024); above 1 the best by the scenario's utility is kept,
         which needs a utility the decision maker can evaluate.
+    candidate_spread : float
+        Standard deviation (action units, 0..10) of Gaussian noise added to the sampled actions
+        of candidates ``1..k-1`` before decoding (candidate 0 is left as sampled). A deterministic
+        DDIM chain of a well-fitted denoiser maps different initial noise to nearly the same
+        action, so best-of-k alone explores little; the spread makes the candidates search the
+        neighbourhood of the learned proposal (with ``refine_iterations``, a local search from
+        each). 0 (the default) keeps the candidates as sampled.
     """
 
     hidden: int = setting(128, low=1, high=4096)
@@ -48,6 +55,7 @@ class DiffusionConfig(Validated):
     num_train_timesteps: int = setting(100, low=1, high=10_000)
     num_inference_steps: int = setting(3, low=1, high=10_000)
     num_samples: int = setting(1, low=1, high=1024)
+    candidate_spread: float = setting(0.0, low=0.0, high=10.0)
 
     def check(self) -> None:
         if self.num_inference_steps > self.num_train_timesteps:
@@ -134,11 +142,11 @@ class DiffusionSolver(Solver):
             self._noise_block = np.concatenate([self._noise_block, chunk.astype(np.float32)])
         return self._noise_block[:n]
 
-    def _candidate_noise(self, n: int, extra: int) -> np.ndarray:
-        """Initial noise of candidates ``1..extra`` of rows ``0..n-1``, ``[extra, n, action_dim]``:
-        row ``i`` always gets the same candidates, whatever the batch (a seeded stream per row
-        block)."""
-        stream = rng_for(self.seed, f"candidates-{extra}")
+    def _candidate_noise(self, n: int, extra: int, purpose: str = "candidates") -> np.ndarray:
+        """Standard Gaussian noise for candidates ``1..extra`` of rows ``0..n-1``,
+        ``[extra, n, action_dim]`` (``purpose``: initial noise or spread): row ``i`` always gets
+        the same candidates, whatever the batch (a seeded stream per row block)."""
+        stream = rng_for(self.seed, f"{purpose}-{extra}")
         block = stream.standard_normal((n, extra, self.scenario.action_dim)).astype(np.float32)
         return block.transpose(1, 0, 2)
 
@@ -167,7 +175,8 @@ class DiffusionSolver(Solver):
     def decide(self, state: StateBatch) -> np.ndarray:
         """Decisions ``[n, ...]``. With ``num_samples = k > 1``: best of ``k`` sampled
         candidates per instance, scored by the scenario's utility in one batched call
-        (candidate 0 is the ``k = 1`` decision, so best-of-k is never worse on the same noise).
+        (candidate 0 is the ``k = 1`` decision, so best-of-k is never worse on the same noise);
+        candidates ``1..k-1`` get ``candidate_spread`` noise on their actions before decoding.
         """
         observation = self.scenario.observe(state)
         k = self.config.num_samples
@@ -177,6 +186,10 @@ class DiffusionSolver(Solver):
         noise = np.concatenate([self._noise(n)[None], self._candidate_noise(n, k - 1)])
         tiled = np.tile(np.arange(n), k)
         actions = self.act(np.tile(observation, (k, 1)), noise.reshape(k * n, -1))
+        spread = self.config.candidate_spread
+        if spread > 0:
+            jitter = spread * self._candidate_noise(n, k - 1, "spread").reshape((k - 1) * n, -1)
+            actions = np.concatenate([actions[:n], actions[n:] + jitter])
         many = state.take(tiled)
         decisions = self._refined(many, self.scenario.decode(many, actions))
         utility = self.scenario.utility(many, decisions).reshape(k, n)

@@ -29,6 +29,11 @@ $(VENV)/.installed-split: $(VENV)/.installed
 	$(PIP) -e '.[split]'
 	touch $@
 
+# Sionna (no ray tracer) for the 3GPP channel datasets; it runs on the installed torch.
+$(VENV)/.installed-channels: $(VENV)/.installed
+	$(PIP) -e '.[channels]'
+	touch $@
+
 demo: $(VENV)/.installed $(VENV)/.installed-split
 	$(BIN)/gainnet reproduce aigx --quick --out runs/aigx-quick
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
@@ -38,14 +43,14 @@ demo: $(VENV)/.installed $(VENV)/.installed-split
 	$(BIN)/gainnet reproduce iscc --quick --out runs/iscc-quick
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
-lint: $(VENV)/.installed-dev $(VENV)/.installed-split
+lint: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/pytest -q
 
-test-fast: $(VENV)/.installed-dev $(VENV)/.installed-split
+test-fast: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels
 	$(BIN)/pytest -q -m "not slow"
 
 benchmark: $(VENV)/.installed-dev

@@ -427,9 +427,11 @@ def reproduce(
 
 
 def _add_subcommands() -> None:
+    from gainnet.channels.cli import channels_app
     from gainnet.split.cli import split_app
 
     app.add_typer(split_app, name="split")
+    app.add_typer(channels_app, name="channels")
 
 
 _add_subcommands()

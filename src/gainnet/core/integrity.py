@@ -49,14 +49,15 @@ def write_manifest(directory: str | Path, names: Iterable[str]) -> Path:
     return target
 
 
-def read_manifest(directory: str | Path) -> dict[str, str]:
-    """``{file name: digest}`` of ``directory/SHA256SUMS``, or a :class:`CheckpointError`."""
+def read_manifest(directory: str | Path, fix: str = "save the solver again") -> dict[str, str]:
+    """``{file name: digest}`` of ``directory/SHA256SUMS``, or a :class:`CheckpointError`
+    (``fix`` says what to do)."""
     root = Path(directory)
     path = root / MANIFEST_NAME
     if not path.is_file():
         raise CheckpointError(
             f"{root} has no {MANIFEST_NAME}: it was not written by this gainnet or is incomplete; "
-            "save the solver again"
+            f"{fix}"
         )
     if path.stat().st_size > MAX_MANIFEST_BYTES:
         raise CheckpointError(f"{path} is too large to be a manifest")
@@ -69,14 +70,17 @@ def read_manifest(directory: str | Path) -> dict[str, str]:
     return entries
 
 
-def verify_manifest(directory: str | Path, required: Iterable[str]) -> dict[str, str]:
-    """Check every file ``SHA256SUMS`` lists (which must include ``required``) against it."""
+def verify_manifest(
+    directory: str | Path, required: Iterable[str], fix: str = "save the solver again"
+) -> dict[str, str]:
+    """Check every file ``SHA256SUMS`` lists (which must include ``required``) against it;
+    ``fix`` ends the error messages (what to do)."""
     root = Path(directory)
-    entries = read_manifest(root)
+    entries = read_manifest(root, fix)
     for name in required:
         if name not in entries:
             raise CheckpointError(f"{root / MANIFEST_NAME} does not list {name}")
-    fix = f"restore {root} from a backup or save the solver again"
+    fix = f"restore {root} from a backup or {fix}"
     for name, digest in entries.items():
         path = root / name
         if not path.is_file():

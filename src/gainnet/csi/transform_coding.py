@@ -22,7 +22,9 @@ from scipy.special import ndtr
 
 from gainnet.errors import InvalidStateError
 
-BISECTION_STEPS = 60
+BISECTION_STEPS = 40
+#: the training reports the step is searched on (the average bits of 2,000 vary by < 1 %)
+STEP_SEARCH_REPORTS = 2000
 #: probabilities are floored so that an outlier index costs a finite number of bits
 MIN_PROBABILITY = 1e-12
 
@@ -56,7 +58,7 @@ class TransformCoder:
         order = np.argsort(eigenvalues)[::-1]
         sigma = np.sqrt(np.clip(eigenvalues[order], 1e-30, None) / 2)
         coder = cls(vectors[:, order], sigma, 1.0)
-        coefficients = x @ np.conj(coder.basis)
+        coefficients = x[:STEP_SEARCH_REPORTS] @ np.conj(coder.basis)
         low, high = np.log(sigma.max()) - 40.0, np.log(sigma.max()) + 10.0
         for _ in range(BISECTION_STEPS):  # bits fall as the step grows
             coder.step = float(np.exp(0.5 * (low + high)))

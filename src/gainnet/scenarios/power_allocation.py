@@ -6,8 +6,11 @@ exactly the total power ``P`` to maximise the sum rate
     R(p) = sum_i log2(1 + g_i p_i / N0)   subject to   sum_i p_i = P,  p_i >= 0,
 
 whose optimum is water-filling (``gainnet.experts.water_filling``). Gains are drawn
-independently, ``g_i ~ U(gain_low_i, gain_high_i)``, and optionally scaled by ITU-R P.838-3
-rain attenuation (``rain_rate_mm_per_h`` over ``path_length_km`` at ``carrier_ghz``).
+independently, ``g_i ~ U(gain_low_i, gain_high_i)``, or, with ``channel_dataset``, are the
+resource-block gains of a random channel of a 3GPP dataset (:mod:`gainnet.channels`; the ``M``
+channels are ``M`` resource blocks of its OFDM grid, gains ``||h_k||^2`` averaged over each
+block, times ``10^(channel_gain_offset_db / 10)``); either way optionally scaled by ITU-R
+P.838-3 rain attenuation (``rain_rate_mm_per_h`` over ``path_length_km`` at ``carrier_ghz``).
 
 Action encoding (``decode`` / ``encode``)
 -----------------------------------------
@@ -62,6 +65,13 @@ class PowerAllocationParams(Validated):
         factor over ``path_length_km`` at ``carrier_ghz``. 0 (the default) is dry weather.
     carrier_ghz, path_length_km : float
         Carrier frequency (GHz) and rain path length (km) for that factor.
+    channel_dataset : str or None
+        A channel dataset folder (``gainnet channels generate``); when set, gains come from its
+        channels (``gain_low`` / ``gain_high`` are not used) and must have at least
+        ``num_channels`` subcarriers.
+    channel_gain_offset_db : float
+        Added (in dB) to the dataset's gains: the path gain of a drop is -60 to -150 dB, so
+        this is where the link budget (transmit power unit over noise power) goes.
     """
 
     num_channels: int = setting(10, low=1, high=MAX_CHANNELS)
@@ -76,8 +86,13 @@ class PowerAllocationParams(Validated):
     rain_rate_mm_per_h: float = setting(0.0, low=0, high=1000)
     carrier_ghz: float = setting(28.0, low=1, high=1000)
     path_length_km: float = setting(0.2, gt=0, high=1000)
+    channel_dataset: str | None = None
+    channel_gain_offset_db: float = setting(0.0, low=-300, high=300)
 
     def check(self) -> None:
+        if self.channel_dataset is not None:  # the gains come from the dataset
+            object.__setattr__(self, "gain_low", 0.0)
+            object.__setattr__(self, "gain_high", 1.0)
         for name in ("gain_low", "gain_high"):
             value = getattr(self, name)
             if isinstance(value, tuple) and len(value) != self.num_channels:
@@ -91,6 +106,21 @@ class PowerAllocationParams(Validated):
             self.rain_factor()
         except ValueError as exc:
             raise InvalidConfigError(f"invalid rain parameters: {exc}") from None
+        if self.channel_dataset is not None:
+            self.dataset_gains()  # loads and checks the dataset once, refused here if bad
+
+    def dataset_gains(self) -> np.ndarray:
+        """``[N, M]``: the block gains of every channel of ``channel_dataset`` (offset in)."""
+        from gainnet.channels.gains import dataset_block_gains
+        from gainnet.errors import GainnetError
+
+        try:
+            table = dataset_block_gains(self.channel_dataset, self.num_channels)
+        except InvalidConfigError:
+            raise
+        except GainnetError as exc:
+            raise InvalidConfigError(f"channel_dataset: {exc}") from None
+        return table * 10.0 ** (self.channel_gain_offset_db / 10)
 
     def rain_factor(self) -> float:
         """Linear power factor (<= 1) of the rain on every channel (1 when dry)."""
@@ -172,6 +202,10 @@ class PowerAllocation(Scenario):
 
     # ----------------------------------------------------------------- sampling and checks
     def _sample(self, n: int, rng: np.random.Generator) -> PowerAllocationState:
+        if self.params.channel_dataset is not None:
+            table = self.params.dataset_gains()
+            gains = table[rng.integers(0, len(table), n)]
+            return PowerAllocationState(gains=gains * self.params.rain_factor())
         low, high = self.params.gain_bounds()
         gains = rng.uniform(low, high, size=(n, low.size))
         return PowerAllocationState(gains=gains * self.params.rain_factor())

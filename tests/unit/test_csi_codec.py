@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from gainnet.csi.learned import CodecConfig, LearnedCodec
+from gainnet.csi.metrics import nmse_db
 from gainnet.errors import CheckpointError, InvalidConfigError, InvalidStateError
 
 TINY = CodecConfig(taps=8, antennas=8, latent=16, bits_per_value=4, batch_size=64)
@@ -30,6 +31,24 @@ def test_training_lowers_the_loss_and_bits_are_counted():
     history = codec.fit(sparse_csi(rng, 500), epochs=3)
     assert len(history) == 3 and history[-1] < history[0]
     assert TINY.bits == 64  # 16 values x 4 bits
+
+
+def test_the_codec_beats_unquantised_pca_of_its_size_after_fixed_epochs():
+    """A linear code of 16 real values (PCA, not even quantised) keeps a third of the energy of
+    this 2-path data (NMSE about -1.8 dB); the non-linear codec's 16 values of 4 bits must do
+    clearly better after 25 epochs."""
+    rng = np.random.default_rng(0)
+    train, test = sparse_csi(rng, 2000), sparse_csi(rng, 300)
+    flat = train.reshape(len(train), -1)
+    _, vectors = np.linalg.eigh(flat.T @ np.conj(flat))
+    top = vectors[:, -TINY.latent // 2 :]  # 8 complex = 16 real values
+    pca = (test.reshape(len(test), -1) @ np.conj(top)) @ top.T
+    pca_db = nmse_db(test, pca.reshape(test.shape))
+    codec = LearnedCodec(TINY, seed=0)
+    codec.fit(train, epochs=25)
+    learned_db = nmse_db(test, codec.decode(codec.encode(test)))
+    assert pca_db > -2.5
+    assert learned_db < pca_db - 2.0
 
 
 def test_checkpoint_round_trip_and_halves(tmp_path):

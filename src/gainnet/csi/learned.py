@@ -72,6 +72,13 @@ class LearnedCodec:
         self.encoder.eval()
         self.decoder.eval()
 
+    @property
+    def _scale(self) -> float:
+        """Unit-norm CSI is scaled to unit power per real entry inside the networks (the
+        entries of a 2 x 32 x 32 unit-norm report are about 0.02, far below the codeword's
+        quantisation step)."""
+        return float(np.sqrt(2 * self.config.taps * self.config.antennas))
+
     def _check(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x)
         shape = (self.config.taps, self.config.antennas)
@@ -91,7 +98,7 @@ class LearnedCodec:
     ) -> list[float]:
         """Train for ``epochs`` passes over ``x_train``; returns the mean loss of each epoch
         (the training NMSE, linear). ``progress(epoch, loss)`` after every epoch."""
-        data = to_real(self._check(x_train))
+        data = to_real(self._check(x_train)) * self._scale
         cfg = self.config
         parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
         optimiser = torch.optim.Adam(parameters, lr=cfg.learning_rate)
@@ -110,7 +117,7 @@ class LearnedCodec:
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * len(batch)
-            history.append(total / len(data))
+            history.append(total / len(data) / self._scale**2)
             if progress is not None:
                 progress(epoch + 1, history[-1])
         self.encoder.eval()
@@ -121,7 +128,7 @@ class LearnedCodec:
         """User side: the levels ``[n, latent]`` (int64 in ``0..2^b - 1``) of CSI ``x``."""
         levels = 2**self.config.bits_per_value
         with torch.inference_mode():
-            latent = self.encoder(to_real(self._check(x)))
+            latent = self.encoder(to_real(self._check(x)) * self._scale)
         return torch.clamp(torch.floor((latent + 1) / 2 * levels), 0, levels - 1).long().numpy()
 
     def decode(self, levels: np.ndarray) -> np.ndarray:
@@ -134,7 +141,7 @@ class LearnedCodec:
             raise InvalidStateError(f"levels must be integers in 0..{top}")
         code = (torch.from_numpy(levels.astype(np.float32)) + 0.5) / (top + 1) * 2 - 1
         with torch.inference_mode():
-            return to_complex(self.decoder(code))
+            return to_complex(self.decoder(code) / self._scale)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, directory: str | Path) -> Path:

@@ -33,6 +33,7 @@ def test_training_lowers_the_loss_and_bits_are_counted():
     assert TINY.bits == 64  # 16 values x 4 bits
 
 
+@pytest.mark.slow
 def test_the_codec_beats_unquantised_pca_of_its_size_after_fixed_epochs():
     """A linear code of 16 real values (PCA, not even quantised) keeps a third of the energy of
     this 2-path data (NMSE about -1.8 dB); the non-linear codec's 16 values of 4 bits must do

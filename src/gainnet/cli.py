@@ -365,7 +365,8 @@ def cycle(
 @app.command()
 def reproduce(
     case: Annotated[
-        str, typer.Argument(help="case study: aigx, edge-incentive, closed-loop or iscc")
+        str,
+        typer.Argument(help="case study: aigx, edge-incentive, closed-loop, iscc or csi-feedback"),
     ],
     quick: Annotated[bool, typer.Option(help="small sizes (under 3 minutes)")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
@@ -383,7 +384,8 @@ def reproduce(
     cases = {"aigx": "gainnet.reproduce.aigx:run_aigx",
              "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive",
              "closed-loop": "gainnet.reproduce.closed_loop:run_closed_loop",
-             "iscc": "gainnet.reproduce.iscc:run_iscc"}  # fmt: skip
+             "iscc": "gainnet.reproduce.iscc:run_iscc",
+             "csi-feedback": "gainnet.reproduce.csi_feedback:run_csi_feedback"}  # fmt: skip
     if case not in cases:
         _fail(UnknownNameError("case study", case, list(cases)))
     import importlib
@@ -428,10 +430,12 @@ def reproduce(
 
 def _add_subcommands() -> None:
     from gainnet.channels.cli import channels_app
+    from gainnet.csi.cli import csi_app
     from gainnet.split.cli import split_app
 
     app.add_typer(split_app, name="split")
     app.add_typer(channels_app, name="channels")
+    app.add_typer(csi_app, name="csi")
 
 
 _add_subcommands()

@@ -1,13 +1,16 @@
-"""A CsiNet-style convolutional autoencoder with a quantised codeword (Wen et al., 2018).
+"""The networks of a CsiNet-style convolutional autoencoder (Wen et al., 2018), shared by every
+learned codec (what happens to the latent between them: :mod:`gainnet.csi.latent_codes`).
 
 The user equipment's encoder maps the unit-norm truncated angular-delay CSI ``x [taps,
-antennas]`` complex (as ``[2, taps, antennas]`` real) through a 3x3 convolution and a dense
-layer to ``M`` values in (-1, 1) (tanh), each sent as one of ``2^b`` uniform levels: a report
-is ``M b`` bits, fixed. The base station's decoder maps the levels back through a dense layer
+antennas]`` complex (as ``[2, taps, antennas]`` real) through a residual 3x3 convolution and a
+dense layer to the latent (CsiNet: ``M`` values squashed by tanh, each sent as one of ``2^b``
+uniform levels, ``M b`` bits per report). The base station's decoder maps it back through a dense layer
 and two RefineNet blocks (residual 3x3 convolutions, 2 -> 8 -> 16 -> 2 channels; the sum is
 left linear, since this CSI is signed) to ``x^``.
-Training backpropagates through the rounding by the straight-through estimator; the loss is
-the squared error of unit-norm CSI, i.e. the mean per-sample NMSE.
+The loss is the squared error of unit-norm CSI, i.e. the mean per-sample NMSE. Both residual
+branches start at zero, so that at initialisation the codec is its two dense layers, which
+:meth:`gainnet.csi.learned.LearnedCodec.fit` sets to a PCA of the training data (a start at the
+linear baseline; CsiNet itself starts from random weights).
 
 CsiNet's own output is a sigmoid over data min-max scaled to [0, 1]; gainnet's data are unit-norm
 complex, so the output is linear. The compression ratio of the paper is ``M / (2 taps
@@ -37,31 +40,24 @@ class _Refine(nn.Module):
         return x + self.body(x)  # a linear residual: this CSI is signed, CsiNet's in [0, 1]
 
 
-def quantise(latent: torch.Tensor, bits: int) -> torch.Tensor:
-    """``latent`` in (-1, 1) rounded to the nearest of ``2^bits`` uniform levels (centres of
-    equal cells), with a straight-through gradient."""
-    levels = 2**bits
-    index = torch.clamp(torch.floor((latent + 1) / 2 * levels), 0, levels - 1)
-    value = (index + 0.5) / levels * 2 - 1
-    return latent + (value - latent).detach()
-
-
 class CsiNetEncoder(nn.Module):
-    """``[n, 2, taps, antennas]`` -> ``[n, M]`` in (-1, 1) (before quantisation)."""
+    """``[n, 2, taps, antennas]`` -> ``[n, outputs]``, the raw latent (before the codec's
+    squashing or quantisation, :mod:`gainnet.csi.latent_codes`)."""
 
-    def __init__(self, taps: int, antennas: int, latent: int) -> None:
+    def __init__(self, taps: int, antennas: int, outputs: int) -> None:
         super().__init__()
         self.conv = nn.Sequential(
             nn.Conv2d(2, 2, 3, padding=1), nn.BatchNorm2d(2), nn.LeakyReLU(0.3)
         )
-        self.dense = nn.Linear(2 * taps * antennas, latent)
+        nn.init.zeros_(self.conv[1].weight)  # the residual starts at 0: the dense layer alone
+        self.dense = nn.Linear(2 * taps * antennas, outputs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dense(self.conv(x).flatten(1)))
+        return self.dense((x + self.conv(x)).flatten(1))
 
 
 class CsiNetDecoder(nn.Module):
-    """``[n, M]`` quantised codeword -> ``[n, 2, taps, antennas]``."""
+    """``[n, M]`` decoded latent values -> ``[n, 2, taps, antennas]``."""
 
     def __init__(self, taps: int, antennas: int, latent: int) -> None:
         super().__init__()
@@ -69,6 +65,8 @@ class CsiNetDecoder(nn.Module):
         self.dense = nn.Linear(latent, 2 * taps * antennas)
         self.refine = nn.Sequential(_Refine(), _Refine())
         self.out = nn.Conv2d(2, 2, 3, padding=1)
+        nn.init.zeros_(self.out.weight)  # the refinement starts at 0: the dense layer alone
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         x = self.dense(code).reshape(len(code), *self.shape)

@@ -1,9 +1,12 @@
 """A trained CSI codec: its settings, training, the encoder and decoder apart, and checkpoints.
 
-:class:`LearnedCodec` wraps the networks of a codec (``csinet``: :mod:`gainnet.csi.csinet`).
-``encode`` runs on the user equipment and returns integer levels ``[n, M]``; ``decode`` runs at
-the base station; each half is saved in its own safetensors file, so a device can load the
-encoder alone. A checkpoint directory holds ``codec.json`` (settings), ``encoder.safetensors``,
+:class:`LearnedCodec` wraps the networks (:mod:`gainnet.csi.csinet`) and the latent code
+(:mod:`gainnet.csi.latent_codes`) of a codec: ``csinet`` (uniform levels, fixed length), ``vae``
+(a quantised Gaussian latent, fixed length) or ``entropy`` (a factorised-prior entropy model,
+variable length). ``encode`` runs on the user equipment and returns integer symbols ``[n, M]``;
+``report_bits`` counts their bits; ``decode`` runs at the base station. Each half is saved in
+its own safetensors file (the code's parameters, needed by both, in each), so a device can load
+the encoder alone. A checkpoint directory holds ``codec.json`` (settings), ``encoder.safetensors``,
 ``decoder.safetensors`` and ``SHA256SUMS``; loading checks the digests and every tensor's name,
 dtype and shape before reading a weight (``torch.load`` is never used).
 
@@ -24,17 +27,28 @@ import torch
 
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.core.validation import Validated, setting
-from gainnet.csi.csinet import CsiNetDecoder, CsiNetEncoder, quantise
+from gainnet.csi.csinet import CsiNetDecoder, CsiNetEncoder
+from gainnet.csi.latent_codes import CODES
 from gainnet.errors import CheckpointError, InvalidStateError
 
-CODECS = ("csinet",)
+CODECS = tuple(CODES)
+#: the step of the rate controller: ``log lambda`` moves by this times the relative rate error
+#: after every batch (``vae`` and ``entropy``, whose loss is ``error + lambda * bits``)
+RATE_STEP = 0.02
+#: the entropy model's few parameters (a location and a scale per latent value) learn this much
+#: faster than the networks: at the networks' rate an unused value's density narrows too slowly
+#: and its bits crowd out the used ones
+CODE_LR_FACTOR = 10.0
+#: the training reports the PCA start is computed from
+PCA_START_REPORTS = 4000
 CONFIG_FILE, ENCODER_FILE, DECODER_FILE = "codec.json", "encoder.safetensors", "decoder.safetensors"
 MAX_CONFIG_BYTES = 1 << 16
 
 
 @dataclasses.dataclass(frozen=True)
 class CodecConfig(Validated):
-    """Settings of a learned codec. A report is ``latent * bits_per_value`` bits."""
+    """Settings of a learned codec. A report is ``latent * bits_per_value`` bits (``entropy``:
+    on average, the target of training; each report's bits are counted)."""
 
     codec: str = setting("csinet", choices=CODECS)
     taps: int = setting(32, low=1, high=256)
@@ -46,7 +60,7 @@ class CodecConfig(Validated):
 
     @property
     def bits(self) -> int:
-        """Bits per report."""
+        """Bits per report (``entropy``: the mean that training aims at)."""
         return self.latent * self.bits_per_value
 
 
@@ -67,10 +81,18 @@ class LearnedCodec:
         self.config, self.seed = config, seed
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int_seed_for(seed, "codec-init") % (2**31))
-            self.encoder = CsiNetEncoder(config.taps, config.antennas, config.latent)
+            self.code = CODES[config.codec](config.latent, config.bits_per_value)
+            outputs = self.code.encoder_outputs()
+            self.encoder = CsiNetEncoder(config.taps, config.antennas, outputs)
             self.decoder = CsiNetDecoder(config.taps, config.antennas, config.latent)
-        self.encoder.eval()
-        self.decoder.eval()
+        self.rate_weight = 1.0  # lambda, bits -> squared error, set by the rate controller
+        self.training: dict = {}  # what it was trained on (saved in codec.json, JSON values)
+        self.started = False  # whether the PCA start was made (by the first fit)
+        self._eval()
+
+    def _eval(self) -> None:
+        for net in (self.encoder, self.decoder, self.code):
+            net.eval()
 
     @property
     def _scale(self) -> float:
@@ -96,52 +118,92 @@ class LearnedCodec:
         epochs: int,
         progress: Callable[[int, float], None] | None = None,
     ) -> list[float]:
-        """Train for ``epochs`` passes over ``x_train``; returns the mean loss of each epoch
-        (the training NMSE, linear). ``progress(epoch, loss)`` after every epoch."""
+        """Train for ``epochs`` passes over ``x_train`` (Adam; the first fit starts from a PCA);
+        returns the mean squared error of each epoch (the training NMSE, linear).
+        ``progress(epoch, nmse)`` after every epoch. ``vae`` and ``entropy`` minimise
+        ``error + lambda * bits``, with ``lambda`` steered so that the mean rate stays at
+        :attr:`CodecConfig.bits`."""
         data = to_real(self._check(x_train)) * self._scale
         cfg = self.config
-        parameters = [*self.encoder.parameters(), *self.decoder.parameters()]
-        optimiser = torch.optim.Adam(parameters, lr=cfg.learning_rate)
+        if not self.started:
+            self._pca_start(data)
+        networks = [*self.encoder.parameters(), *self.decoder.parameters()]
+        optimiser = torch.optim.Adam(
+            [{"params": networks, "lr": cfg.learning_rate},
+             {"params": list(self.code.parameters()), "lr": CODE_LR_FACTOR * cfg.learning_rate}]
+        )  # fmt: skip
         rng = rng_for(self.seed, "codec-batches")
-        self.encoder.train()
-        self.decoder.train()
+        generator = torch.Generator().manual_seed(int_seed_for(self.seed, "codec-noise") % 2**62)
+        log_weight = float(np.log(self.rate_weight))
+        for net in (self.encoder, self.decoder, self.code):
+            net.train()
         history = []
         for epoch in range(epochs):
             order = torch.from_numpy(rng.permutation(len(data)))
             total = 0.0
             for start in range(0, len(data), cfg.batch_size):
                 batch = data[order[start : start + cfg.batch_size]]
-                code = quantise(self.encoder(batch), cfg.bits_per_value)
-                loss = ((self.decoder(code) - batch) ** 2).sum(dim=(1, 2, 3)).mean()
+                latent, rate_bits, spent = self.code.train_code(self.encoder(batch), generator)
+                error = ((self.decoder(latent) - batch) ** 2).sum(dim=(1, 2, 3)).mean()
+                loss = error
+                if rate_bits is not None:
+                    loss = error + float(np.exp(log_weight)) * rate_bits.mean()
+                    log_weight += RATE_STEP * (spent / cfg.bits - 1.0)
                 optimiser.zero_grad()
                 loss.backward()
                 optimiser.step()
-                total += loss.item() * len(batch)
+                total += error.item() * len(batch)
             history.append(total / len(data) / self._scale**2)
             if progress is not None:
                 progress(epoch + 1, history[-1])
-        self.encoder.eval()
-        self.decoder.eval()
+        self.rate_weight = float(np.exp(log_weight))
+        self._eval()
         return history
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
-        """User side: the levels ``[n, latent]`` (int64 in ``0..2^b - 1``) of CSI ``x``."""
-        levels = 2**self.config.bits_per_value
-        with torch.inference_mode():
-            latent = self.encoder(to_real(self._check(x)) * self._scale)
-        return torch.clamp(torch.floor((latent + 1) / 2 * levels), 0, levels - 1).long().numpy()
+    def _pca_start(self, data: torch.Tensor) -> None:
+        """Set the dense layers to a PCA of (up to :data:`PCA_START_REPORTS` of) the training
+        reports, the code's way (:meth:`UniformCode.pca_start` and its kin): training starts
+        from the linear baseline instead of random weights."""
+        flat = data[:PCA_START_REPORTS].flatten(1).double()
+        variance, vectors = torch.linalg.eigh(flat.T @ flat / len(flat))
+        k = min(self.config.latent, flat.shape[1])
+        basis = vectors[:, -k:].flip(1)
+        sigma = torch.sqrt(torch.clamp(variance[-k:].flip(0), min=1e-12))
+        encoder_w, decoder_w = self.code.pca_start(basis, sigma, float(self.config.bits))
+        with torch.no_grad():
+            self.encoder.dense.weight.copy_(encoder_w)
+            self.encoder.dense.bias.zero_()
+            if hasattr(self.code, "log_variance_start"):
+                self.encoder.dense.bias[self.config.latent :] = self.code.log_variance_start()
+            self.decoder.dense.weight.copy_(decoder_w)
+            self.decoder.dense.bias.zero_()
+        self.started = True
 
-    def decode(self, levels: np.ndarray) -> np.ndarray:
-        """Base-station side: the CSI ``[n, taps, antennas]`` complex64 from levels."""
-        levels = np.asarray(levels)
-        top = 2**self.config.bits_per_value - 1
-        if levels.ndim != 2 or levels.shape[1] != self.config.latent:
-            raise InvalidStateError(f"levels must be [n, {self.config.latent}], got {levels.shape}")
-        if not np.issubdtype(levels.dtype, np.integer) or levels.min() < 0 or levels.max() > top:
-            raise InvalidStateError(f"levels must be integers in 0..{top}")
-        code = (torch.from_numpy(levels.astype(np.float32)) + 0.5) / (top + 1) * 2 - 1
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """User side: the symbols ``[n, latent]`` (int64) of CSI ``x``."""
         with torch.inference_mode():
-            return to_complex(self.decoder(code) / self._scale)
+            return self.code.symbols(self.encoder(to_real(self._check(x)) * self._scale)).numpy()
+
+    def _symbols(self, symbols: np.ndarray) -> torch.Tensor:
+        symbols = np.asarray(symbols)
+        if symbols.ndim != 2 or symbols.shape[1] != self.config.latent or not len(symbols):
+            raise InvalidStateError(
+                f"symbols must be [n, {self.config.latent}], got {symbols.shape}"
+            )
+        self.code.check(symbols)
+        return torch.from_numpy(symbols.astype(np.int64))
+
+    def report_bits(self, symbols: np.ndarray) -> np.ndarray:
+        """``[n]``: the bits of each report (fixed for ``csinet`` and ``vae``; ``entropy``:
+        ``-log2 P`` under its density, what an arithmetic coder emits within a few bits)."""
+        with torch.inference_mode():
+            return self.code.bits(self._symbols(symbols)).double().numpy()
+
+    def decode(self, symbols: np.ndarray) -> np.ndarray:
+        """Base-station side: the CSI ``[n, taps, antennas]`` complex64 from symbols."""
+        with torch.inference_mode():
+            latent = self.code.values(self._symbols(symbols))
+            return to_complex(self.decoder(latent) / self._scale)
 
     # ------------------------------------------------------------------ checkpoints
     def save(self, directory: str | Path) -> Path:
@@ -152,9 +214,12 @@ class LearnedCodec:
         root = check_writable(directory, "codec folder")
         meta = {"format": "gainnet-csi-codec", "version": 1, "seed": self.seed}
         meta["config"] = dataclasses.asdict(self.config)
+        meta["rate_weight"] = self.rate_weight
+        meta["training"] = self.training
+        meta["started"] = self.started
         (root / CONFIG_FILE).write_text(json.dumps(meta, indent=1) + "\n")
-        for name, net in ((ENCODER_FILE, self.encoder), (DECODER_FILE, self.decoder)):
-            tensors = {k: v.contiguous() for k, v in net.state_dict().items()}
+        for name in (ENCODER_FILE, DECODER_FILE):
+            tensors = {k: v.contiguous() for k, v in self._state(name).items()}
             save_file(tensors, str(root / name))
         write_manifest(root, [CONFIG_FILE, ENCODER_FILE, DECODER_FILE])
         return root
@@ -185,18 +250,29 @@ class LearnedCodec:
             if meta.get("format") != "gainnet-csi-codec" or meta.get("version") != 1:
                 raise CheckpointError(f"{root / CONFIG_FILE} is not a gainnet CSI codec")
             codec = cls(CodecConfig(**meta["config"]), seed=int(meta["seed"]))
+            codec.rate_weight = float(meta.get("rate_weight", 1.0))
+            codec.training = dict(meta.get("training", {}))
+            codec.started = bool(meta.get("started", True))
         except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
             raise CheckpointError(f"{root / CONFIG_FILE} is corrupt: {exc}") from None
         for name in wanted:
-            net = codec.encoder if name == ENCODER_FILE else codec.decoder
             data = (root / name).read_bytes()
             expected = {
                 k: (str(v.dtype).replace("torch.float32", "F32").replace("torch.int64", "I64"),
                     tuple(v.shape))
-                for k, v in net.state_dict().items()
+                for k, v in codec._state(name).items()
             }  # fmt: skip
             if safetensors_header(data, str(root / name)) != expected:
                 raise CheckpointError(f"{root / name} does not hold this codec's tensors")
-            net.load_state_dict(load_tensors(data), strict=True)
-            net.eval()
+            tensors = load_tensors(data)
+            net = codec.encoder if name == ENCODER_FILE else codec.decoder
+            net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("code.")})
+            code = {k[5:]: v for k, v in tensors.items() if k.startswith("code.")}
+            codec.code.load_state_dict(code, strict=True)
+        codec._eval()
         return codec
+
+    def _state(self, name: str) -> dict[str, torch.Tensor]:
+        """The tensors of one file: that half's network and the code's parameters."""
+        net = self.encoder if name == ENCODER_FILE else self.decoder
+        return {**net.state_dict(), **{f"code.{k}": v for k, v in self.code.state_dict().items()}}

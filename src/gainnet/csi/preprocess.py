@@ -63,3 +63,15 @@ def per_antenna_rows(h: np.ndarray) -> np.ndarray:
     if h.ndim != 4:
         raise InvalidStateError(f"H must be [n, ut, bs, subcarriers], got shape {h.shape}")
     return np.ascontiguousarray(h.reshape(-1, h.shape[2], h.shape[3]).transpose(0, 2, 1))
+
+
+def feedback_reports(h: np.ndarray, num_taps: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """A dataset's ``H [n, ut, bs, subcarriers]`` as the reports a codec sees: ``(h [m, K, N],
+    x [m, num_taps, N])``, one per user antenna, both divided by the norm of ``x`` (unit-norm
+    truncated CSI; the norm is the channel quality, reported apart). Zero channels are dropped."""
+    rows = per_antenna_rows(h)
+    x = to_angular_delay(rows, num_taps)
+    norm = np.linalg.norm(x.reshape(len(x), -1), axis=1)
+    keep = norm > 0
+    scale = norm[keep, None, None]
+    return (rows[keep] / scale).astype(np.complex64), (x[keep] / scale).astype(np.complex64)

@@ -34,7 +34,8 @@ SHRINKAGE = 0.01
 MIN_PROBABILITY = 1e-12
 
 
-def _flat(x: np.ndarray) -> np.ndarray:
+def flat_reports(x: np.ndarray) -> np.ndarray:
+    """``[n, D]`` complex128 from finite complex CSI ``[n, ...]`` (refused otherwise)."""
     x = np.asarray(x)
     if x.ndim < 2 or not np.iscomplexobj(x) or not np.isfinite(x).all():
         raise InvalidStateError(f"CSI must be a finite complex [n, ...] array, got {x.shape}")
@@ -53,7 +54,7 @@ class TransformCoder:
     @classmethod
     def fit(cls, x_train: np.ndarray, bits: float) -> TransformCoder:
         """Fit the KLT on ``x_train [n, ...]`` and the step that averages ``bits`` per report."""
-        x = _flat(x_train)
+        x = flat_reports(x_train)
         if len(x) < 8:
             raise InvalidStateError("transform coding needs at least 8 training reports")
         if not np.isfinite(bits) or bits <= 0:
@@ -89,7 +90,7 @@ class TransformCoder:
 
     def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(index [n, D, 2] int64, bits [n])`` for CSI ``x [n, ...]``."""
-        flat = _flat(x)
+        flat = flat_reports(x)
         if flat.shape[1] != len(self.sigma):
             raise InvalidStateError(f"expected {len(self.sigma)} values per report")
         index = self._quantise(flat @ np.conj(self.basis))

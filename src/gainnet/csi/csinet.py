@@ -5,8 +5,8 @@ The user equipment's encoder maps the unit-norm truncated angular-delay CSI ``x 
 antennas]`` complex (as ``[2, taps, antennas]`` real) through a residual 3x3 convolution and a
 dense layer to the latent (CsiNet: ``M`` values squashed by tanh, each sent as one of ``2^b``
 uniform levels, ``M b`` bits per report). The base station's decoder maps it back through a
-dense layer and two RefineNet blocks (residual 3x3 convolutions, 2 -> 8 -> 16 -> 2 channels; the sum is
-left linear, since this CSI is signed) to ``x^``.
+dense layer and two RefineNet blocks (residual 3x3 convolutions, 2 -> 8 -> 16 -> 2 channels;
+the sum is left linear, since this CSI is signed) to ``x^``.
 The loss is the squared error of unit-norm CSI, i.e. the mean per-sample NMSE. Both residual
 branches start at zero, so that at initialisation the codec is its two dense layers, which
 :meth:`gainnet.csi.learned.LearnedCodec.fit` sets to a PCA of the training data (a start at the

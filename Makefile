@@ -34,13 +34,14 @@ $(VENV)/.installed-channels: $(VENV)/.installed
 	$(PIP) -e '.[channels]'
 	touch $@
 
-demo: $(VENV)/.installed $(VENV)/.installed-split
+demo: $(VENV)/.installed $(VENV)/.installed-split $(VENV)/.installed-channels
 	$(BIN)/gainnet reproduce aigx --quick --out runs/aigx-quick
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
 		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 10
 	$(BIN)/python examples/split_inference.py --quick
 	$(BIN)/gainnet reproduce closed-loop --quick --out runs/closed-loop-quick
 	$(BIN)/gainnet reproduce iscc --quick --out runs/iscc-quick
+	$(BIN)/gainnet reproduce csi-feedback --quick --out runs/csi-feedback-quick
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
 lint: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels

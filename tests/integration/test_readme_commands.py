@@ -65,6 +65,7 @@ SERVE = next(c for c in COMMANDS if c.startswith("gainnet split serve"))
 #: commands another test already runs exactly (those tests say so); not run twice
 ELSEWHERE = {
     "gainnet reproduce aigx --quick": "tests/quality/test_reproduce_aigx.py",
+    "gainnet reproduce csi-feedback --quick": "tests/quality/test_reproduce_csi_feedback.py",
     "python examples/": "tests/integration/test_examples.py (every example with --quick)",
 }
 TO_RUN = [

@@ -35,6 +35,29 @@ def test_transform_coding_against_the_gaussian_limit(bits):
     assert limit < nmse < limit + 2.5
 
 
+def test_weak_directions_cost_no_bits_they_do_not_need():
+    """A steep spectrum (160 dB over 128 directions, as the truncated CSI of a TDL channel):
+    the coefficients far under the step are modelled with their own small spread, so they cost
+    almost nothing and the coder stays within 2.5 dB of the limit (modelled with 1 % of the
+    mean variance, as before, they took bits from the strong ones: 5.7 dB off)."""
+    rng = np.random.default_rng(3)
+    lam = 10.0 ** (-np.arange(128) / 8.0)
+    q, _ = np.linalg.qr(np.random.default_rng(4).standard_normal((128, 128)) + 1j * np.eye(128))
+
+    def draw(n):
+        z = (rng.standard_normal((n, 128)) + 1j * rng.standard_normal((n, 128))) / np.sqrt(2)
+        return (z * np.sqrt(lam)) @ q.T
+
+    coder = TransformCoder.fit(draw(8000), 256.0)
+    test = draw(2000)
+    index, spent = coder.encode(test)
+    x_hat = coder.decode(index, (128,))
+    nmse = 10 * np.log10(np.sum(np.abs(test - x_hat) ** 2) / np.sum(np.abs(test) ** 2))
+    assert abs(spent.mean() - 256.0) < 0.03 * 256.0
+    limit = gaussian_nmse_db(lam, spent.mean())
+    assert limit < nmse < limit + 2.5
+
+
 def test_bad_input_is_refused():
     rng = np.random.default_rng(1)
     with pytest.raises(InvalidStateError):

@@ -1,9 +1,10 @@
 """``gainnet reproduce csi-feedback --quick`` end to end (slow layer).
 
-At the quick sizes (commit 1362c72, 1 thread) the entropy-model codec measured -12.1, -17.6
-and -7.5 dB at 1/16 on TDL-A, InH and UMa (112, 98 and 112 bits), against -10.0, -11.4 and
--5.0 dB for PCA at 128 bits, and was 0.04-1.3 dB better than transform coding at the same bits;
-no codec came within 1.9 dB of the Gaussian limit on TDL-A. The thresholds sit below those.
+At the quick sizes (1 thread) the entropy-model codec measured -13.5, -20.7 and -7.6 dB at
+1/16 on TDL-A, InH and UMa (126-130 bits), against -10.0, -11.4 and -5.0 dB for PCA at 128
+bits, within 0.4 dB of transform coding at the same bits; the mixture coder measured -23.7 and
+-9.1 dB on InH and UMa, 3.3 and 2.4 dB better than transform coding at its bits and below the
+Gaussian curve, and 0.2 dB worse than it on TDL-A. The thresholds sit below those.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def test_reproduce_csi_feedback_quick(tmp_path):
     assert set(datasets) == {"tdl-a", "inh", "uma"}
     assert datasets["tdl-a"]["is_gaussian"] and not datasets["uma"]["is_gaussian"]
     for name, data in datasets.items():
-        assert {"csinet", "vae", "entropy", "transform coding", "pca"} <= set(data["codecs"])
+        assert {"csinet", "vae", "entropy", "mixture", "transform coding", "pca"} <= set(
+            data["codecs"]
+        )
         rd = data["gaussian_rd"]
         assert all({"bits", "nmse_db"} <= set(p) for p in rd)
         for codec, points in data["codecs"].items():
@@ -53,4 +56,7 @@ def test_reproduce_csi_feedback_quick(tmp_path):
         assert entropy["nmse_db"] < pca["nmse_db"] - 1.0, name
         same_bits = entropy["transform_coding_same_bits"]["nmse_db"]
         assert entropy["nmse_db"] < same_bits + 1.0, name
+    for name in ("inh", "uma"):  # the non-linear coder passes the linear one on drops
+        best = results["targets"][name]["best_learned_at_1/16"]
+        assert best["codec"] == "mixture" and best["gain_over_transform_coding_db"] > 1.5, best
     assert set(results["targets"]) == set(datasets)

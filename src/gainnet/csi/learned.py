@@ -41,6 +41,14 @@ RATE_STEP = 0.02
 CODE_LR_FACTOR = 10.0
 #: the training reports the PCA start is computed from
 PCA_START_REPORTS = 4000
+#: bisection steps that set a variable-length code's PCA start to its target rate
+START_RATE_STEPS = 20
+#: held-out reports that pick the epoch kept: a tenth of the training reports, at most this many
+MAX_VALIDATION_REPORTS = 1000
+#: fewer training reports than this train on all of them and keep the last epoch
+MIN_VALIDATION_SPLIT = 200
+#: a variable-length codec is kept only at a held-out rate within this fraction of its target
+RATE_TOLERANCE = 0.02
 CONFIG_FILE, ENCODER_FILE, DECODER_FILE = "codec.json", "encoder.safetensors", "decoder.safetensors"
 MAX_CONFIG_BYTES = 1 << 16
 
@@ -119,14 +127,24 @@ class LearnedCodec:
         progress: Callable[[int, float], None] | None = None,
     ) -> list[float]:
         """Train for ``epochs`` passes over ``x_train`` (Adam; the first fit starts from a PCA);
-        returns the mean squared error of each epoch (the training NMSE, linear).
-        ``progress(epoch, nmse)`` after every epoch. ``vae`` and ``entropy`` minimise
-        ``error + lambda * bits``, with ``lambda`` steered so that the mean rate stays at
-        :attr:`CodecConfig.bits`."""
+        returns the mean squared error of each epoch
+        (the training NMSE, linear). ``progress(epoch, nmse)`` after every epoch. ``vae`` and
+        ``entropy`` minimise ``error + lambda * bits``, with ``lambda`` steered so that the mean
+        rate stays at :attr:`CodecConfig.bits`.
+
+        With at least :data:`MIN_VALIDATION_SPLIT` reports, the last tenth (at most
+        :data:`MAX_VALIDATION_REPORTS`) is held out and the codec kept is the one, after any
+        epoch or at the start, with the lowest held-out NMSE among those whose held-out rate is
+        within :data:`RATE_TOLERANCE` of the target (fixed-length codes always are): training
+        never leaves the codec worse than its PCA start on reports it has not seen."""
         data = to_real(self._check(x_train)) * self._scale
         cfg = self.config
+        held = (
+            min(MAX_VALIDATION_REPORTS, len(data) // 10) if len(data) >= MIN_VALIDATION_SPLIT else 0
+        )
+        data, validation = (data[:-held], data[-held:]) if held else (data, data[:0])
         if not self.started:
-            self._pca_start(data)
+            self._pca_start(data, validation if held else data)
         networks = [*self.encoder.parameters(), *self.decoder.parameters()]
         optimiser = torch.optim.Adam(
             [{"params": networks, "lr": cfg.learning_rate},
@@ -135,10 +153,11 @@ class LearnedCodec:
         rng = rng_for(self.seed, "codec-batches")
         generator = torch.Generator().manual_seed(int_seed_for(self.seed, "codec-noise") % 2**62)
         log_weight = float(np.log(self.rate_weight))
-        for net in (self.encoder, self.decoder, self.code):
-            net.train()
+        best = self._held_out_score(validation, None)
         history = []
         for epoch in range(epochs):
+            for net in (self.encoder, self.decoder, self.code):
+                net.train()
             order = torch.from_numpy(rng.permutation(len(data)))
             total = 0.0
             for start in range(0, len(data), cfg.batch_size):
@@ -154,22 +173,75 @@ class LearnedCodec:
                 optimiser.step()
                 total += error.item() * len(batch)
             history.append(total / len(data) / self._scale**2)
+            self.rate_weight = float(np.exp(log_weight))
+            self._eval()
+            best = self._held_out_score(validation, best)
             if progress is not None:
                 progress(epoch + 1, history[-1])
-        self.rate_weight = float(np.exp(log_weight))
+        if best is not None:
+            self._restore(best["state"])
+            self.training["held_out"] = {k: v for k, v in best.items() if k != "state"}
         self._eval()
         return history
 
-    def _pca_start(self, data: torch.Tensor) -> None:
+    def _held_out_score(self, validation: torch.Tensor, best: dict | None) -> dict | None:
+        """The better of ``best`` and the codec as it is now, on the held-out reports
+        (``None`` without any)."""
+        if not len(validation):
+            return None
+        with torch.inference_mode():
+            symbols = self.code.symbols(self.encoder(validation))
+            error = ((self.decoder(self.code.values(symbols)) - validation) ** 2).sum(dim=(1, 2, 3))
+            nmse = float(error.mean()) / self._scale**2
+            bits = float(self.code.bits(symbols).double().mean())
+        within = bits <= (1 + RATE_TOLERANCE) * self.config.bits
+        if best is not None and (best["within_rate"], -best["nmse"]) >= (within, -nmse):
+            return best
+        state = {name: dict(self._state(name)) for name in (ENCODER_FILE, DECODER_FILE)}
+        state = {n: {k: v.detach().clone() for k, v in t.items()} for n, t in state.items()}
+        state["rate_weight"] = self.rate_weight
+        return {"nmse": nmse, "bits": bits, "within_rate": within, "state": state}
+
+    def _restore(self, state: dict) -> None:
+        for name in (ENCODER_FILE, DECODER_FILE):
+            net = self.encoder if name == ENCODER_FILE else self.decoder
+            tensors = state[name]
+            net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("code.")})
+            self.code.load_state_dict(
+                {k[5:]: v for k, v in tensors.items() if k.startswith("code.")}
+            )
+        self.rate_weight = state["rate_weight"]
+
+    def _pca_start(self, data: torch.Tensor, rate_data: torch.Tensor) -> None:
         """Set the dense layers to a PCA of (up to :data:`PCA_START_REPORTS` of) the training
         reports, the code's way (:meth:`UniformCode.pca_start` and its kin): training starts
-        from the linear baseline instead of random weights."""
-        flat = data[:PCA_START_REPORTS].flatten(1).double()
+        from the linear baseline instead of random weights. A variable-length code's start is
+        set (by bisection on the rate it is designed for) to spend the target on ``rate_data``
+        (held-out reports: on the ones the PCA is computed from, its weak directions look
+        weaker than they are, and new reports cost more)."""
+        start = data[:PCA_START_REPORTS]
+        flat = start.flatten(1).double()
         variance, vectors = torch.linalg.eigh(flat.T @ flat / len(flat))
         k = min(self.config.latent, flat.shape[1])
         basis = vectors[:, -k:].flip(1)
         sigma = torch.sqrt(torch.clamp(variance[-k:].flip(0), min=1e-12))
-        encoder_w, decoder_w = self.code.pca_start(basis, sigma, float(self.config.bits))
+        target = float(self.config.bits)
+        if not self.code.fixed_length:
+            low, high = 0.25 * target, 2.0 * target
+            for _ in range(START_RATE_STEPS):
+                self._set_start(basis, sigma, 0.5 * (low + high))
+                with torch.inference_mode():
+                    symbols = self.code.symbols(self.encoder(rate_data[:PCA_START_REPORTS]))
+                    spent = float(self.code.bits(symbols).mean())
+                low, high = (
+                    (low, 0.5 * (low + high)) if spent > target else (0.5 * (low + high), high)
+                )
+            target = low
+        self._set_start(basis, sigma, target)
+        self.started = True
+
+    def _set_start(self, basis: torch.Tensor, sigma: torch.Tensor, bits: float) -> None:
+        encoder_w, decoder_w = self.code.pca_start(basis, sigma, bits)
         with torch.no_grad():
             self.encoder.dense.weight.copy_(encoder_w)
             self.encoder.dense.bias.zero_()
@@ -177,7 +249,6 @@ class LearnedCodec:
                 self.encoder.dense.bias[self.config.latent :] = self.code.log_variance_start()
             self.decoder.dense.weight.copy_(decoder_w)
             self.decoder.dense.bias.zero_()
-        self.started = True
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """User side: the symbols ``[n, latent]`` (int64) of CSI ``x``."""

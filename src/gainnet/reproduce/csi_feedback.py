@@ -12,6 +12,9 @@ truncated angular-delay CSI, CsiNet's convention), every codec gets the same bud
   of its points, transform coding at exactly the bits it spent);
 - linear baselines: ``transform coding`` (KLT, one step, entropy code; its step set for the
   budget) and ``pca`` (the ``D r`` strongest KLT values at 4 bits, fixed length);
+- ``mixture`` (:mod:`gainnet.csi.mixture_coding`): a learned non-linear transform coder, 8 KLT
+  coders grouped by Lloyd iterations, each report sent by its cheapest (variable length, the
+  coder's 3-bit index counted); beside each of its points too, transform coding at its bits;
 - the Gaussian rate-distortion curve of the training covariance (reverse water-filling): the
   exact limit on Gaussian data (TDL-A at one delay spread), a bound a non-linear codec can pass
   on drops.
@@ -35,6 +38,7 @@ from gainnet.channels import ChannelConfig, generate_dataset
 from gainnet.csi.downstream import beamforming_gain_db, spectral_efficiency
 from gainnet.csi.learned import CodecConfig, LearnedCodec
 from gainnet.csi.metrics import cosine_correlation, nmse_db
+from gainnet.csi.mixture_coding import MixtureCoder
 from gainnet.csi.pca_code import PcaCoder
 from gainnet.csi.preprocess import feedback_reports, to_frequency
 from gainnet.csi.rate_distortion import covariance_eigenvalues, gaussian_nmse_db
@@ -49,7 +53,9 @@ DATASETS = {
     "inh": {"title": "InH open-office drops (indoor)", "config": {"model": "inh"}},
     "uma": {"title": "UMa drops (outdoor)", "config": {"model": "uma"}},
 }
-LEARNED = ("csinet", "vae", "entropy")
+LEARNED = ("csinet", "vae", "entropy", "mixture")
+#: coders of the mixture codec
+MIXTURE_GROUPS = 8
 BASELINES = ("transform coding", "pca")
 #: bits per value of the fixed-length codes; the entropy codec averages 1 bit per latent value
 BITS_PER_VALUE = 4
@@ -160,6 +166,10 @@ def fit_and_code(
         coder = TransformCoder.fit(x_train, budget)
         index, bits = coder.encode(x_test)
         return coder.decode(index, shape), bits
+    if codec == "mixture":
+        mixture = MixtureCoder.fit(x_train, budget, groups=MIXTURE_GROUPS, seed=seed)
+        group, index, bits = mixture.encode(x_test)
+        return mixture.decode(group, index, shape), bits
     if codec == "pca":
         pca = PcaCoder.fit(x_train, values, BITS_PER_VALUE)
         return pca.decode(pca.encode(x_test), shape), np.full(len(x_test), float(pca.bits))

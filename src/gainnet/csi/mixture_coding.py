@@ -1,0 +1,178 @@
+"""Mixture transform coding: several KLT coders, each report coded by the one that suits it.
+
+One KLT (:mod:`gainnet.csi.transform_coding`) is the best linear code of a Gaussian source; the
+CSI of drops is not Gaussian: a user's paths arrive from a few directions that change from drop to
+drop, so the energy of each report sits in a few angular bins of the truncated angular-delay CSI
+while the covariance of all reports spreads it over every bin. A mixture coder learns ``C``
+coders, one per kind of report (a Gaussian mixture with a KLT per component), and each report is
+sent by the coder with the least rate-distortion cost ``error + lambda bits`` at one common step
+``delta`` (``lambda = delta^2 ln 2 / 6``, the slope of an entropy-coded uniform quantiser), plus
+``log2 C`` bits for the coder's index. It is learned as a vector quantiser is: the reports are
+first grouped by k-means on their log angular-power profile, then (Lloyd iterations) each group's
+KLT coder is refitted and every report moved to the coder that now codes it cheapest. It is
+non-linear (the choice of coder depends on the report), so on drops it can pass the Gaussian
+rate-distortion curve of the pooled covariance, which no linear coder can; on a Gaussian source
+it cannot do better than one KLT.
+
+The fit uses at most :data:`MAX_FIT_REPORTS` training reports (the eigendecompositions and
+projections cost ``C D^3`` and ``C n D^2``) plus up to :data:`STEP_SEARCH_REPORTS` held-out
+ones, on which ``delta`` is set by bisection so that they average the target bits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from gainnet.core.seeding import rng_for
+from gainnet.csi.transform_coding import TransformCoder, flat_reports
+from gainnet.errors import InvalidStateError
+
+#: the most training reports the coders and the grouping are fitted on
+MAX_FIT_REPORTS = 4000
+#: held-out training reports the common step is searched on (at most a quarter of them)
+STEP_SEARCH_REPORTS = 1000
+#: a group with fewer reports than this is dropped (its reports go to the other coders)
+MIN_GROUP_REPORTS = 24
+#: Lloyd iterations after the k-means start
+LLOYD_ITERATIONS = 2
+KMEANS_ITERATIONS = 25
+BISECTION_STEPS = 30
+
+
+def angular_profile(x: np.ndarray) -> np.ndarray:
+    """``[n, antennas]``: ``log`` of each report's power per angular bin (summed over the delay
+    taps) for ``x [n, taps, antennas]``; of each entry's power for flat reports."""
+    power = np.abs(np.asarray(x)) ** 2
+    profile = power.sum(axis=1) if power.ndim == 3 else power.reshape(len(power), -1)
+    return np.log(profile + 1e-6 * profile.sum(axis=1, keepdims=True).clip(1e-30))
+
+
+def kmeans(features: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Labels ``[n]`` in ``0..k-1`` of plain k-means (Lloyd, random distinct starts; an emptied
+    cluster restarts at the point farthest from its centre)."""
+    centres = features[rng.choice(len(features), size=k, replace=False)].copy()
+    for _ in range(KMEANS_ITERATIONS):
+        distance = ((features[:, None, :] - centres[None]) ** 2).sum(axis=2)
+        labels = distance.argmin(axis=1)
+        for c in range(k):
+            members = features[labels == c]
+            centres[c] = (
+                members.mean(axis=0) if len(members) else features[distance.min(1).argmax()]
+            )
+    return labels
+
+
+@dataclasses.dataclass
+class MixtureCoder:
+    """``coders``: one fitted :class:`TransformCoder` per group (their own steps unused);
+    ``step``: the common quantiser step."""
+
+    coders: list[TransformCoder]
+    step: float
+
+    @property
+    def index_bits(self) -> float:
+        """Bits of the coder's index in every report."""
+        return float(np.log2(len(self.coders)))
+
+    @classmethod
+    def fit(cls, x_train: np.ndarray, bits: float, groups: int = 8, seed: int = 0) -> MixtureCoder:
+        """Learn ``groups`` coders on ``x_train [n, ...]`` complex for ``bits`` per report."""
+        flat = flat_reports(x_train)
+        if not isinstance(groups, int) or not 1 <= groups <= 64:
+            raise InvalidStateError(f"groups must be an integer in 1..64, got {groups!r}")
+        if not np.isfinite(bits) or bits <= np.log2(groups):
+            raise InvalidStateError(f"bits must exceed the {np.log2(groups):g} of the index")
+        held = min(STEP_SEARCH_REPORTS, len(flat) // 4)
+        if len(flat) - held < 2 * groups * MIN_GROUP_REPORTS:
+            raise InvalidStateError(
+                f"{groups} groups need at least {4 * groups * MIN_GROUP_REPORTS} training reports"
+            )
+        search = flat[-held:]
+        fit = flat[: len(flat) - held][:MAX_FIT_REPORTS]
+        profile = angular_profile(np.asarray(x_train)[: len(fit)])
+        labels = kmeans(profile, groups, rng_for(seed, "csi-mixture"))
+        mixture = cls([], 1.0)
+        for iteration in range(LLOYD_ITERATIONS + 1):
+            coders = [
+                TransformCoder.fit(fit[labels == c], bits)
+                for c in range(groups)
+                if np.count_nonzero(labels == c) >= MIN_GROUP_REPORTS
+            ]
+            mixture = cls(coders, 1.0)
+            mixture.step = mixture._search_step(search, bits)
+            if iteration < LLOYD_ITERATIONS:
+                labels, _, _ = mixture._choose(fit)
+        return mixture
+
+    def _costs(self, flat: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+        """``(error [C, n], bits [C, n])`` of every coder at ``step`` (the KLTs are unitary,
+        so the error is measured on the coefficients)."""
+        errors, bits = [], []
+        for coefficients, coder in zip(self._project(flat), self.coders, strict=True):
+            errors_c, bits_c = _score(coefficients, coder, step)
+            errors.append(errors_c)
+            bits.append(bits_c)
+        return np.stack(errors), np.stack(bits)
+
+    def _project(self, flat: np.ndarray) -> list[np.ndarray]:
+        return [flat @ np.conj(coder.basis) for coder in self.coders]
+
+    def _choose(self, flat: np.ndarray, projected: list | None = None):
+        """``(group [n], error [n], bits [n])``: each report's cheapest coder at ``self.step``."""
+        projected = self._project(flat) if projected is None else projected
+        scores = [
+            _score(c, coder, self.step) for c, coder in zip(projected, self.coders, strict=True)
+        ]
+        error = np.stack([s[0] for s in scores])
+        bits = np.stack([s[1] for s in scores])
+        group = np.argmin(error + self.step**2 * np.log(2) / 6 * bits, axis=0)
+        rows = np.arange(flat.shape[0])
+        return group, error[group, rows], bits[group, rows] + self.index_bits
+
+    def _search_step(self, search: np.ndarray, bits: float) -> float:
+        projected = self._project(search)
+        sigma = max(float(coder.sigma.max()) for coder in self.coders)
+        low, high = np.log(sigma) - 40.0, np.log(sigma) + 10.0
+        for _ in range(BISECTION_STEPS):  # bits fall as the step grows
+            self.step = float(np.exp(0.5 * (low + high)))
+            spent = self._choose(search, projected)[2].mean()
+            low, high = (np.log(self.step), high) if spent > bits else (low, np.log(self.step))
+        return float(np.exp(high))  # the side that spends at most the target
+
+    def encode(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(group [n], index [n, D, 2] int64, bits [n])``: each report's coder, its quantised
+        coefficients and its bits (the coder's index included)."""
+        flat = flat_reports(x)
+        if flat.shape[1] != len(self.coders[0].sigma):
+            raise InvalidStateError(f"expected {len(self.coders[0].sigma)} values per report")
+        group, _, bits = self._choose(flat)
+        index = np.empty((len(flat), flat.shape[1], 2), dtype=np.int64)
+        for c, coder in enumerate(self.coders):
+            rows = group == c
+            coder.step = self.step
+            index[rows] = coder._quantise(flat[rows] @ np.conj(coder.basis))
+        return group, index, bits
+
+    def decode(self, group: np.ndarray, index: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """The reconstruction ``[n, *shape]`` complex64."""
+        group = np.asarray(group)
+        if group.shape != index.shape[:1] or group.min() < 0 or group.max() >= len(self.coders):
+            raise InvalidStateError(f"group must be [n] integers in 0..{len(self.coders) - 1}")
+        x_hat = np.empty((len(index), *shape), dtype=np.complex64)
+        for c, coder in enumerate(self.coders):
+            rows = group == c
+            coder.step = self.step
+            x_hat[rows] = coder.decode(index[rows], shape)
+        return x_hat
+
+
+def _score(coefficients: np.ndarray, coder: TransformCoder, step: float):
+    """``(error [n], bits [n])`` of coding ``coefficients [n, D]`` with ``coder`` at ``step``."""
+    coder.step = step
+    index = coder._quantise(coefficients)
+    parts = np.stack([coefficients.real, coefficients.imag], axis=-1)
+    error = np.sum((parts - index * step) ** 2, axis=(1, 2))
+    return error, coder._bits(index)

@@ -42,6 +42,9 @@ def test_train_then_evaluate(dataset, tmp_path, codec):
 
 def test_bad_arguments_and_a_corrupt_codec_get_one_line(dataset, tmp_path):
     runner = CliRunner()
+    network = tmp_path / "network"  # network drops (users x sites) are not one link's CSI
+    config = ChannelConfig(model="umi", num_cells=2, num_bs_antennas=1, num_subcarriers=16)
+    generate_dataset(config, 10, network)
     base = ["csi", "train", "--dataset", str(dataset), "--epochs", "1", "--taps", "8"]
     cases = [
         ([*base, "--out", str(tmp_path / "a"), "--ratio", "1/0"], "fraction"),
@@ -51,6 +54,7 @@ def test_bad_arguments_and_a_corrupt_codec_get_one_line(dataset, tmp_path):
         ([*base, "--out", str(tmp_path / "a"), "--test", "500"], "--test"),
         (["csi", "train", "--dataset", str(tmp_path), "--out", str(tmp_path / "b")], ""),
         (["csi", "evaluate", str(tmp_path / "missing")], ""),
+        (["csi", "train", "--dataset", str(network), "--out", str(tmp_path / "c")], "network"),
     ]
     for args, words in cases:
         result = runner.invoke(app, args)

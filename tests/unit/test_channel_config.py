@@ -25,6 +25,12 @@ from gainnet.errors import InvalidConfigError
         {"indoor_probability": 1.5},
         {"num_ut_antennas": 16, "num_bs_antennas": 256, "num_subcarriers": 4096},
         {"num_subcarriers": 4096, "subcarrier_spacing_hz": 960e3, "carrier_frequency_hz": 1e9},
+        {"num_cells": 0},
+        {"num_cells": 65, "num_bs_antennas": 1},
+        {"num_cells": 2.5, "num_bs_antennas": 1},
+        {"num_cells": 4, "num_bs_antennas": 1, "model": "cdl-c"},
+        {"num_cells": 4, "num_bs_antennas": 1, "model": "inh"},
+        {"num_cells": 4},  # 32 base-station antennas: a network drop has single antennas
     ],
 )
 def test_bad_settings_are_refused(bad):
@@ -36,6 +42,10 @@ def test_family_and_shape():
     assert ChannelConfig(model="cdl-c").family == "cdl"
     assert ChannelConfig(model="tdl-a").family == "tdl"
     assert ChannelConfig(model="inh", num_bs_antennas=8).shape == (1, 8, 256)
+    network = ChannelConfig(model="uma", num_cells=5, num_bs_antennas=1, num_subcarriers=16)
+    assert network.shape == (5, 5, 16)
+    assert network.metadata_shapes["los"] == (5, 5)
+    assert network.metadata_shapes["position_m"] == (5, 3)
 
 
 @pytest.mark.parametrize("num, shard", [(0, 10), (10, 0), (True, 10), (1.5, 10), (10**7, 1000)])

@@ -33,13 +33,14 @@ FORMAT, VERSION = "gainnet-channels", 1
 META_FILE = "dataset.json"
 MAX_META_BYTES = 1 << 20
 MAX_SHARDS = 100_000
-#: per-sample fields besides ``h``: (safetensors dtype, NumPy dtype, shape of one sample)
+#: per-sample fields besides ``h``: (safetensors dtype, NumPy dtype); the shape of one sample is
+#: :attr:`ChannelConfig.metadata_shapes`
 FIELDS = {
-    "position_m": ("F32", np.float32, (3,)),
-    "los": ("U8", np.uint8, ()),
-    "indoor": ("U8", np.uint8, ()),
-    "delay_spread_s": ("F32", np.float32, ()),
-    "path_gain_db": ("F32", np.float32, ()),
+    "position_m": ("F32", np.float32),
+    "los": ("U8", np.uint8),
+    "indoor": ("U8", np.uint8),
+    "delay_spread_s": ("F32", np.float32),
+    "path_gain_db": ("F32", np.float32),
 }
 
 
@@ -230,7 +231,8 @@ def load_dataset(directory: str | Path, max_channels: int | None = None) -> Chan
         data = (root / shard_name(index)).read_bytes()
         where = str(root / shard_name(index))
         expected = {"h": ("C64", (count, *config.shape))}
-        expected |= {k: (d, (count, *s)) for k, (d, _, s) in FIELDS.items()}
+        shapes = config.metadata_shapes
+        expected |= {k: (d, (count, *shapes[k])) for k, (d, _) in FIELDS.items()}
         if safetensors_header(data, where) != expected:
             raise CheckpointError(f"{where} does not hold the arrays {META_FILE} describes")
         for name, value in load(data).items():

@@ -16,7 +16,7 @@ import contextlib
 
 import numpy as np
 
-from gainnet.channels.config import ChannelConfig
+from gainnet.channels.config import INTER_SITE_DISTANCE_M, ChannelConfig
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.errors import GainnetError
 
@@ -95,6 +95,9 @@ def generate_shard(config: ChannelConfig, n: int, seed: int) -> dict[str, np.nda
     from sionna.phy.channel import subcarrier_frequencies
 
     rng = rng_for(seed, "channels")
+    if config.num_cells > 1:
+        with _seeded(int_seed_for(seed, "sionna")), torch.inference_mode():
+            return _network(config, n)
     with _seeded(int_seed_for(seed, "sionna")), torch.inference_mode():
         draw = {"cdl": _cdl, "tdl": _tdl, "drop": _drop}[config.family]
         a, tau, meta = draw(config, n, rng)
@@ -198,6 +201,52 @@ def _drop(config: ChannelConfig, n: int, rng):
         "indoor": indoor[:, 0].numpy(),
     }
     return a, tau, meta
+
+
+def _network(config: ChannelConfig, n: int) -> dict[str, np.ndarray]:
+    """``n`` network drops (see :mod:`gainnet.channels.config`): Sionna's single-sector drop
+    made ``num_cells`` times per sample and each copy moved to its site of a square grid, then
+    every user-to-site link drawn in one topology. ``h [n, users, sites, subcarriers]``."""
+    import torch
+    from sionna.phy.channel import subcarrier_frequencies
+    from sionna.phy.channel.tr38901 import UMa, UMi
+    from sionna.phy.channel.utils import gen_single_sector_topology
+
+    k = config.num_cells
+    bs, ut = _arrays(config)
+    model = UMi if config.model == "umi" else UMa
+    channel = model(carrier_frequency=config.carrier_frequency_hz, o2i_model="low", ut_array=ut,
+                    bs_array=bs, direction="downlink")  # fmt: skip
+    topology = gen_single_sector_topology(
+        batch_size=n * k,
+        num_ut=1,
+        scenario=config.model,
+        indoor_probability=config.indoor_probability,
+        min_ut_velocity=0.0,
+        max_ut_velocity=0.0,
+    )
+    side = int(np.ceil(np.sqrt(k)))
+    sites = torch.zeros(k, 3)
+    sites[:, 0] = torch.arange(k) % side * INTER_SITE_DISTANCE_M[config.model]
+    sites[:, 1] = torch.arange(k) // side * INTER_SITE_DISTANCE_M[config.model]
+    cells = [t.reshape(n, k, *t.shape[2:]) for t in topology]  # [n * k, 1, ...] -> [n, k, ...]
+    ut_loc, bs_loc = cells[0] + sites, cells[1] + sites
+    channel.set_topology(ut_loc, bs_loc, *cells[2:])
+    a, tau = channel(num_time_samples=1, sampling_frequency=1.0)  # a [n, k, 1, k, 1, paths, 1]
+    paths = a.shape[5]
+    links_a = a[:, :, 0, :, 0].reshape(n * k * k, 1, 1, 1, 1, paths, 1)
+    links_tau = tau.reshape(n * k * k, 1, 1, paths)
+    frequencies = subcarrier_frequencies(config.num_subcarriers, config.subcarrier_spacing_hz)
+    h = frequency_response(frequencies, links_a, links_tau).numpy().reshape(n, k, k, -1)
+    power = np.mean(np.abs(h) ** 2, axis=3)
+    return {
+        "h": h,
+        "position_m": (ut_loc - bs_loc).numpy().astype(np.float32),
+        "los": channel._scenario.los.numpy().transpose(0, 2, 1).astype(np.uint8),  # [n, ut, bs]
+        "indoor": cells[5].numpy().astype(np.uint8),
+        "delay_spread_s": _rms_delay_spread(links_a, links_tau).reshape(n, k, k).astype(np.float32),
+        "path_gain_db": (10 * np.log10(np.maximum(power, 1e-30))).astype(np.float32),
+    }
 
 
 def _hall_topology(n: int, rng):

@@ -30,6 +30,16 @@ def parse_ratio(text: str, values_total: int) -> int:
     return int(values)
 
 
+def one_link(dataset):
+    """``dataset``, refused if it holds network drops (users x sites), not one link's CSI."""
+    if dataset.config.num_cells > 1:
+        raise GainnetError(
+            f"the dataset holds {dataset.config.num_cells}-site network drops, not the CSI of "
+            "one link: generate one without num_cells"
+        )
+    return dataset
+
+
 def split(num_reports: int, test: int) -> int:
     """The number of training reports (the last ``test`` are held out)."""
     if not 0 < test < num_reports - 8:
@@ -61,7 +71,7 @@ def train(
     torch.set_num_threads(threads)
     if codec not in CODECS:
         raise UnknownNameError("codec", codec, list(CODECS))
-    dataset = load_dataset(dataset_dir)
+    dataset = one_link(load_dataset(dataset_dir))
     if taps > dataset.config.num_subcarriers:
         raise GainnetError(f"--taps must be <= {dataset.config.num_subcarriers} subcarriers")
     _, x = feedback_reports(dataset.h, taps)
@@ -110,7 +120,7 @@ def evaluate(
     info = learned.training
     if dataset_dir is None and "dataset" not in info:
         raise GainnetError(f"{codec_dir} records no dataset: pass --dataset")
-    dataset = load_dataset(dataset_dir or info["dataset"])
+    dataset = one_link(load_dataset(dataset_dir or info["dataset"]))
     h, x = feedback_reports(dataset.h, learned.config.taps)
     if x.shape[2] != learned.config.antennas:
         raise GainnetError(

@@ -174,5 +174,5 @@ def _score(coefficients: np.ndarray, coder: TransformCoder, step: float):
     coder.step = step
     index = coder._quantise(coefficients)
     parts = np.stack([coefficients.real, coefficients.imag], axis=-1)
-    error = np.sum((parts - index * step) ** 2, axis=(1, 2))
+    error = np.sum((parts - coder.values(index)) ** 2, axis=(1, 2))
     return error, coder._bits(index)

@@ -8,7 +8,7 @@ from gainnet import reports
 
 COLUMNS = ("dataset", "codec", "ratio", "budget_bits", "bits", "nmse_db", "nmse_db_frequency",
            "rho", "beamforming_gain_db", "spectral_efficiency", "seconds",
-           "transform_coding_same_bits_nmse_db")  # fmt: skip
+           "gaussian_rd_nmse_db", "transform_coding_same_bits_nmse_db")  # fmt: skip
 
 COST2100 = (
     "COST2100, the dataset CsiNet and its successors report on, cannot be downloaded here, so "

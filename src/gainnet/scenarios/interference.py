@@ -16,6 +16,12 @@ Layouts
 Gaussian interference channel). ``geometric``: pairs dropped in a square, with log-distance
 pathloss, log-normal shadowing and Rayleigh fading (``gainnet.wireless.interference``); its
 preset uses a 23 dBm transmitter and the thermal noise of 10 MHz with a 9 dB noise figure.
+``channel_dataset``: 3GPP UMi / UMa network drops (``gainnet channels generate --model umi
+--set num_cells=K --set num_bs_antennas=1``): ``g_kj`` is the gain of user ``k`` from site ``j``
+(38.901 path loss, LoS / NLoS, shadow fading and fading, averaged over the subcarriers), times
+``10^(channel_gain_offset_db / 10)``; each instance is one drop of the dataset, drawn at random.
+The dataset's gains are absolute path gains, so with the geometric preset's powers (23 dBm,
+-95 dBm of noise) the offset is 0.
 
 Encoding
 --------
@@ -72,6 +78,11 @@ class InterferenceParams(Validated):
         Geometric layout: ``PL(d) = pathloss_at_1m_db + 10 * exponent * log10(d / 1 m)``.
     shadowing_db : float
         Geometric layout: standard deviation of the log-normal shadowing, dB (>= 0).
+    channel_dataset : str or None
+        A network-drop dataset folder with ``num_users`` sites; when set, the gains come from
+        it (``layout`` and the geometric settings are not used).
+    channel_gain_offset_db : float
+        Added (in dB) to the dataset's gains.
     """
 
     num_users: int = setting(10, low=1, high=MAX_USERS)
@@ -84,10 +95,27 @@ class InterferenceParams(Validated):
     pathloss_at_1m_db: float = setting(15.3, low=-300, high=300)
     pathloss_exponent: float = setting(3.76, low=0, high=10)
     shadowing_db: float = setting(8.0, low=0, high=100)
+    channel_dataset: str | None = None
+    channel_gain_offset_db: float = setting(0.0, low=-300, high=300)
 
     def check(self) -> None:
         if self.pair_distance_max_m <= self.pair_distance_min_m:
             raise InvalidConfigError("pair_distance_max_m must exceed pair_distance_min_m")
+        if self.channel_dataset is not None:
+            self.dataset_gains()  # loads and checks the dataset once, refused here if bad
+
+    def dataset_gains(self) -> np.ndarray:
+        """``[N, K, K]``: the link gains of every drop of ``channel_dataset`` (offset in)."""
+        from gainnet.channels.gains import dataset_link_gains
+        from gainnet.errors import GainnetError
+
+        try:
+            table = dataset_link_gains(self.channel_dataset, self.num_users)
+        except InvalidConfigError:
+            raise
+        except GainnetError as exc:
+            raise InvalidConfigError(f"channel_dataset: {exc}") from None
+        return table * 10.0 ** (self.channel_gain_offset_db / 10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,6 +173,9 @@ class Interference(Scenario):
     def _sample(self, n: int, rng: np.random.Generator) -> InterferenceState:
         p = self.params
         k = p.num_users
+        if p.channel_dataset is not None:
+            table = p.dataset_gains()
+            return InterferenceState(gains=table[rng.integers(0, len(table), n)])
         if p.layout == "gaussian":
             return InterferenceState(gains=rng.exponential(1.0, (n, k, k)))
         gains = geometric_gains(

@@ -294,14 +294,19 @@ def cycle(
 ) -> None:
     """Run the drift -> relabel -> retrain -> redeploy cycle described by CONFIG_PATH."""
     import gainnet
+    from gainnet.channels.cli import generate_with_progress
     from gainnet.continual import Cycle
-    from gainnet.continual.config_file import load_cycle_config
+    from gainnet.continual.config_file import dataset_requests, load_cycle_config
     from gainnet.continual.metrics import summarise
 
     _set_threads(threads)
     try:
         overrides = {} if database is None else {"database": database}
         config = load_cycle_config(config_path, **overrides)
+        for request in dataset_requests(config_path):  # before the phases' scenarios load them
+            generate_with_progress(
+                request.channel_config(), request.num, Path(request.out), request.seed
+            )
         runner = Cycle(config)
     except gainnet.GainnetError as exc:
         _fail(exc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import gainnet
-from gainnet.continual.config_file import load_cycle_config
+from gainnet.continual.config_file import dataset_requests, load_cycle_config
 from gainnet.continual.cycle import Cycle, CycleConfig, Phase
 
 GOOD = """
@@ -72,6 +72,34 @@ def test_phases_that_are_not_tables(tmp_path):
         load_cycle_config(write(tmp_path, "phases = [1, 2]\n"))
     with pytest.raises(gainnet.GainnetError, match=r"\[\[phases\]\]"):
         load_cycle_config(write(tmp_path, 'database = "x"\n'))
+
+
+DATASET = """
+[[datasets]]
+out = "data/umi"
+model = "umi"
+num = 300
+settings = { num_bs_antennas = 4, num_subcarriers = 24 }
+"""
+
+
+def test_dataset_tables_are_read_and_checked(tmp_path):
+    text = GOOD.format(database=tmp_path / "db.sqlite") + DATASET
+    (request,) = dataset_requests(write(tmp_path, text))
+    assert (request.out, request.num, request.seed) == ("data/umi", 300, 0)
+    assert request.channel_config().shape == (1, 4, 24)
+    load_cycle_config(write(tmp_path, text))  # the phases still load
+    for old, new, match in [
+        ("num = 300", "num = -1", "num"),
+        ('model = "umi"', 'model = "umx"', "umx"),
+        ("num_subcarriers = 24", "num_subcarriers = 0", "num_subcarriers"),
+        ("num_subcarriers = 24", "carrier = 3", "carrier"),
+        ('out = "data/umi"', 'out = "data/umi"\ncolour = 1', "colour"),
+    ]:
+        with pytest.raises(gainnet.GainnetError, match=match):
+            dataset_requests(write(tmp_path, text.replace(old, new, 1)))
+    with pytest.raises(gainnet.GainnetError, match="datasets"):
+        dataset_requests(write(tmp_path, "datasets = 3\n" + GOOD.format(database="x")))
 
 
 def test_python_configs_are_validated_too():

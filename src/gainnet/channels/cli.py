@@ -50,13 +50,21 @@ def generate(
     import torch
 
     from gainnet.channels.config import ChannelConfig
-    from gainnet.channels.dataset import generate_dataset
     from gainnet.core.registry import build_params
 
     torch.set_num_threads(threads)
     config = build_params(ChannelConfig, {"model": model, **_settings(settings or [])}, "channels")
+    dataset = generate_with_progress(config, num, out_dir, seed, shard_size)
+    out.print(escape(f"{len(dataset)} channels {list(dataset.h.shape[1:])} in {out_dir}"))
+    out.print(f"sha256 of SHA256SUMS: {dataset.digest}")
+
+
+def generate_with_progress(config, num: int, out_dir: Path, seed: int = 0, shard_size: int = 1000):
+    """:func:`~gainnet.channels.dataset.generate_dataset` with a progress bar of its shards."""
+    from gainnet.channels.dataset import generate_dataset
+
     with Progress(
-        TextColumn(f"[bold]{escape(model)}"),
+        TextColumn(f"[bold]{escape(config.model)}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("shards"),
@@ -64,7 +72,7 @@ def generate(
         console=err,
     ) as progress:
         task = progress.add_task("generate", total=-(-num // shard_size))
-        dataset = generate_dataset(
+        return generate_dataset(
             config,
             num,
             out_dir,
@@ -72,8 +80,6 @@ def generate(
             shard_size=shard_size,
             progress=lambda done, total: progress.update(task, completed=done),
         )
-    out.print(escape(f"{len(dataset)} channels {list(dataset.h.shape[1:])} in {out_dir}"))
-    out.print(f"sha256 of SHA256SUMS: {dataset.digest}")
 
 
 @channels_app.command()

@@ -339,3 +339,21 @@ def test_unknown_preset_lists_the_known_ones():
 def test_preset_values_can_be_overridden():
     scenario = gainnet.make_scenario("power-allocation", preset="aigx-t2", total_power_w=1.0)
     assert scenario.params.total_power_w == 1.0 and scenario.params.num_channels == 20
+
+
+def test_observation_in_db_keeps_the_problem():
+    """observation_db observes 10 log10 of the gains; the utility, the torch utility (from the
+    observation) and the expert's decisions are those of the linear observation."""
+    import torch
+
+    linear = gainnet.make_scenario("power-allocation", preset="aigx-t1")
+    in_db = gainnet.make_scenario("power-allocation", preset="aigx-t1", observation_db=True)
+    state = linear.sample(64, gainnet.rng_for(0, "eval"))
+    np.testing.assert_allclose(in_db.observe(state), 10 * np.log10(state.gains), rtol=1e-6)
+    decision = in_db.default_expert().solve(state)
+    np.testing.assert_allclose(decision, linear.default_expert().solve(state))
+    torch_rate = in_db.utility_torch(torch.from_numpy(in_db.observe(state)),
+                                     torch.from_numpy(decision).float())  # fmt: skip
+    np.testing.assert_allclose(torch_rate.numpy(), in_db.utility(state, decision), rtol=1e-4)
+    low, _ = in_db.observation_bounds()
+    assert (low < -1e30).all()  # unbounded below: a gain under 1 reads negative

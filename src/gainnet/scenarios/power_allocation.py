@@ -40,6 +40,8 @@ from gainnet.wireless.rain import rain_power_gain
 from gainnet.wireless.rates import sum_rate_bps_per_hz
 
 FEASIBILITY_TOL = 1e-6
+#: the least gain observed in dB (``observation_db``): a channel of gain 0 reads -300 dB
+MIN_GAIN = 1e-30
 
 
 #: the most channels a power-allocation instance may have
@@ -72,6 +74,10 @@ class PowerAllocationParams(Validated):
     channel_gain_offset_db : float
         Added (in dB) to the dataset's gains: the path gain of a drop is -60 to -150 dB, so
         this is where the link budget (transmit power unit over noise power) goes.
+    observation_db : bool
+        Observe ``10 log10`` of the gains instead of the gains: a dataset's gains span tens of
+        dB (path loss), which a solver standardising linear gains barely resolves at the low
+        end. The utility and the decisions are unchanged.
     """
 
     num_channels: int = setting(10, low=1, high=MAX_CHANNELS)
@@ -88,6 +94,7 @@ class PowerAllocationParams(Validated):
     path_length_km: float = setting(0.2, gt=0, high=1000)
     channel_dataset: str | None = None
     channel_gain_offset_db: float = setting(0.0, low=-300, high=300)
+    observation_db: bool = False
 
     def check(self) -> None:
         if self.channel_dataset is not None:  # the gains come from the dataset
@@ -195,9 +202,12 @@ class PowerAllocation(Scenario):
         return self.params.num_channels
 
     def observation_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Gains are >= 0; the upper bound is left open so every preset of the same size has
-        the same space (an RL solver trained on one phase keeps serving the next)."""
+        """Gains are >= 0 (in dB, unbounded); the upper bound is left open so every preset of
+        the same size has the same space (an RL solver trained on one phase keeps serving the
+        next)."""
         low, high = super().observation_bounds()
+        if self.params.observation_db:
+            return low, high
         return np.zeros_like(low), high
 
     # ----------------------------------------------------------------- sampling and checks
@@ -226,6 +236,8 @@ class PowerAllocation(Scenario):
 
     # ----------------------------------------------------------------- maths
     def _observe(self, state: StateBatch) -> np.ndarray:
+        if self.params.observation_db:
+            return (10 * np.log10(np.maximum(state.gains, MIN_GAIN))).astype(np.float32)
         return np.asarray(state.gains, dtype=np.float32)
 
     def _utility(self, state: StateBatch, decision: np.ndarray) -> np.ndarray:
@@ -286,5 +298,8 @@ class PowerAllocation(Scenario):
     def utility_torch(self, observation, decision):
         import torch
 
-        snr = observation * decision.clamp_min(0.0) / self.params.noise_power_w
+        gains = observation
+        if self.params.observation_db:
+            gains = torch.pow(10.0, observation.double() / 10).to(observation.dtype)
+        snr = gains * decision.clamp_min(0.0) / self.params.noise_power_w
         return torch.log2(1.0 + snr).sum(dim=-1)

@@ -1,18 +1,20 @@
 """Mixture transform coding: several KLT coders, each report coded by the one that suits it.
 
-One KLT (:mod:`gainnet.csi.transform_coding`) is the best linear code of a Gaussian source; the
-CSI of drops is not Gaussian: a user's paths arrive from a few directions that change from drop to
+One KLT (:mod:`gainnet.csi.transform_coding`) is the best linear code of a Gaussian source; the CSI
+of drops is not Gaussian: a user's paths arrive from a few directions that change from drop to
 drop, so the energy of each report sits in a few angular bins of the truncated angular-delay CSI
-while the covariance of all reports spreads it over every bin. A mixture coder learns ``C``
-coders, one per kind of report (a Gaussian mixture with a KLT per component), and each report is
-sent by the coder with the least rate-distortion cost ``error + lambda bits`` at one common step
-``delta`` (``lambda = delta^2 ln 2 / 6``, the slope of an entropy-coded uniform quantiser), plus
-``log2 C`` bits for the coder's index. It is learned as a vector quantiser is: the reports are
-first grouped by k-means on their log angular-power profile, then (Lloyd iterations) each group's
-KLT coder is refitted and every report moved to the coder that now codes it cheapest. It is
-non-linear (the choice of coder depends on the report), so on drops it can pass the Gaussian
-rate-distortion curve of the pooled covariance, which no linear coder can; on a Gaussian source
-it cannot do better than one KLT.
+while the covariance of all reports spreads it over every bin. A mixture coder learns ``C`` coders,
+the KLT of all reports and one per kind of report (a Gaussian mixture with a KLT per component),
+and each report is sent by the coder with the least rate-distortion cost ``error + lambda bits`` at
+one common step ``delta`` (``lambda = delta^2 ln 2 / 6``, the slope of an entropy-coded uniform
+quantiser), plus ``log2 C`` bits for the coder's index. It is learned as a vector quantiser is: the
+reports are first grouped by k-means on their log angular-power profile into ``C - 1`` groups, then
+(Lloyd iterations) each group's KLT coder is refitted and every report moved to the coder that now
+codes it cheapest. The pooled KLT stays one of the coders, so a report that fits no group well (and
+a Gaussian source, which has no groups) is coded as transform coding codes it, for the index bits.
+It is non-linear (the choice of coder depends on the report), so on drops it can pass the Gaussian
+rate-distortion curve of the pooled covariance, which no linear coder can; on a Gaussian source it
+cannot do better than one KLT.
 
 The fit uses at most :data:`MAX_FIT_REPORTS` training reports (the eigendecompositions and
 projections cost ``C D^3`` and ``C n D^2``) plus up to :data:`STEP_SEARCH_REPORTS` held-out
@@ -93,12 +95,15 @@ class MixtureCoder:
         search = flat[-held:]
         fit = flat[: len(flat) - held][:MAX_FIT_REPORTS]
         profile = angular_profile(np.asarray(x_train)[: len(fit)])
-        labels = kmeans(profile, groups, rng_for(seed, "csi-mixture"))
+        labels = np.zeros(len(fit), dtype=int)  # coder 0: the KLT of all reports
+        if groups > 1:
+            labels = 1 + kmeans(profile, groups - 1, rng_for(seed, "csi-mixture"))
         mixture = cls([], 1.0)
+        pooled = TransformCoder.fit(fit, bits)
         for iteration in range(LLOYD_ITERATIONS + 1):
-            coders = [
+            coders = [pooled] + [
                 TransformCoder.fit(fit[labels == c], bits)
-                for c in range(groups)
+                for c in range(1, groups)
                 if np.count_nonzero(labels == c) >= MIN_GROUP_REPORTS
             ]
             mixture = cls(coders, 1.0)

@@ -66,3 +66,29 @@ def test_bad_arguments_and_a_corrupt_codec_get_one_line(dataset, tmp_path):
     weights.write_bytes(weights.read_bytes()[:-5] + b"xxxxx")
     result = runner.invoke(app, ["csi", "evaluate", str(good)])
     assert result.exit_code == 2 and "SHA-256" in result.output, result.output
+
+
+def test_train_then_evaluate_the_mixture_coder(tmp_path):
+    """`--codec mixture`: saved as safetensors + JSON, evaluated beside transform coding, and a
+    corrupt coders file gets one line."""
+    dataset = tmp_path / "inh"
+    config = ChannelConfig(model="inh", num_bs_antennas=8, num_subcarriers=16)
+    generate_dataset(config, 400, dataset, seed=2, shard_size=400)
+    runner = CliRunner()
+    out = tmp_path / "mixture"
+    args = ["csi", "train", "--dataset", str(dataset), "--out", str(out), "--codec", "mixture",
+            "--ratio", "1/8", "--taps", "8", "--test", "50", "--groups", "2"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "64 bits per report on average" in result.output
+    result = runner.invoke(app, ["csi", "evaluate", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["reports"] == 50 and set(summary["codecs"]) == {"mixture", "transform coding"}
+    mixture = summary["codecs"]["mixture"]
+    assert mixture["nmse_db"] < 0 and 0.8 * 64 < mixture["bits"] < 1.2 * 64
+    raw = (out / "coders.safetensors").read_bytes()
+    (out / "coders.safetensors").write_bytes(raw[:-4] + b"\xff" * 4)
+    result = runner.invoke(app, ["csi", "evaluate", str(out)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "SHA-256" in result.output

@@ -84,3 +84,76 @@ def test_bad_input_is_refused():
     group, index, _ = mixture.encode(train[:5])
     with pytest.raises(InvalidStateError):
         mixture.decode(group + 5, index, (TAPS, ANTENNAS))
+
+
+def test_checkpoint_round_trip_and_corrupt_files(tmp_path):
+    import json
+
+    from gainnet.csi.mixture_coding import (
+        MIXTURE_CODERS,
+        MIXTURE_CONFIG,
+        load_mixture,
+        save_mixture,
+    )
+    from gainnet.errors import CheckpointError
+
+    rng = np.random.default_rng(4)
+    train, test = groups_source(rng, 1500), groups_source(rng, 50)
+    coder = MixtureCoder.fit(train, 32.0, groups=3)
+    save_mixture(coder, tmp_path / "codec", {"taps": TAPS, "antennas": ANTENNAS})
+    loaded, meta = load_mixture(tmp_path / "codec")
+    assert meta["taps"] == TAPS and len(loaded.coders) == len(coder.coders)
+    group, index, bits = coder.encode(test)
+    group2, index2, bits2 = loaded.encode(test)
+    np.testing.assert_array_equal(group, group2)
+    np.testing.assert_array_equal(index, index2)
+    np.testing.assert_allclose(bits, bits2, rtol=1e-5)
+    x_hat = coder.decode(group, index, (TAPS, ANTENNAS))
+    np.testing.assert_allclose(loaded.decode(group, index, (TAPS, ANTENNAS)), x_hat, atol=1e-6)
+
+    raw = (tmp_path / "codec" / MIXTURE_CODERS).read_bytes()
+    (tmp_path / "codec" / MIXTURE_CODERS).write_bytes(raw[:-8] + b"\x00" * 8)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_mixture(tmp_path / "codec")
+    (tmp_path / "codec" / MIXTURE_CODERS).write_bytes(raw)
+    (tmp_path / "codec" / MIXTURE_CONFIG).write_text(json.dumps({"format": "other"}))
+    with pytest.raises(CheckpointError):  # edited: the manifest no longer matches
+        load_mixture(tmp_path / "codec")
+    with pytest.raises(CheckpointError):
+        load_mixture(tmp_path / "missing")
+
+
+def test_a_resigned_but_wrong_checkpoint_is_refused(tmp_path):
+    """Files edited and the manifest rewritten to match: the content checks still refuse."""
+    import json
+
+    from safetensors.numpy import load, save
+
+    from gainnet.core.integrity import write_manifest
+    from gainnet.csi.mixture_coding import (
+        MIXTURE_CODERS,
+        MIXTURE_CONFIG,
+        load_mixture,
+        save_mixture,
+    )
+    from gainnet.errors import CheckpointError
+
+    coder = MixtureCoder.fit(groups_source(np.random.default_rng(5), 1500), 32.0, groups=3)
+    root = save_mixture(coder, tmp_path / "codec", {"taps": TAPS})
+    config = json.loads((root / MIXTURE_CONFIG).read_text())
+    tensors = load((root / MIXTURE_CODERS).read_bytes())
+    edits = [
+        (MIXTURE_CONFIG, json.dumps({**config, "format": "other"}).encode(), "not a gainnet"),
+        (MIXTURE_CONFIG, json.dumps({**config, "step": -1.0}).encode(), "step"),
+        (MIXTURE_CONFIG, b"[1, 2]", "corrupt"),
+        (MIXTURE_CODERS, save({**tensors, "sigma": tensors["sigma"] * np.nan}), "non-finite"),
+        (MIXTURE_CODERS, save({**tensors, "sigma": tensors["sigma"][:, :3]}), "tensors"),
+        (MIXTURE_CODERS, save({"sigma": tensors["sigma"]}), "tensors"),
+    ]
+    originals = {name: (root / name).read_bytes() for name in (MIXTURE_CONFIG, MIXTURE_CODERS)}
+    for name, content, match in edits:
+        (root / name).write_bytes(content)
+        write_manifest(root, [MIXTURE_CONFIG, MIXTURE_CODERS])
+        with pytest.raises(CheckpointError, match=match):
+            load_mixture(root)
+        (root / name).write_bytes(originals[name])

@@ -24,12 +24,14 @@ ones, on which ``delta`` is set by bisection so that they average the target bit
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 
 from gainnet.core.seeding import rng_for
 from gainnet.csi.transform_coding import TransformCoder, flat_reports
-from gainnet.errors import InvalidStateError
+from gainnet.errors import CheckpointError, InvalidStateError
 
 #: the most training reports the coders and the grouping are fitted on
 MAX_FIT_REPORTS = 4000
@@ -181,3 +183,75 @@ def _score(coefficients: np.ndarray, coder: TransformCoder, step: float):
     parts = np.stack([coefficients.real, coefficients.imag], axis=-1)
     error = np.sum((parts - coder.values(index)) ** 2, axis=(1, 2))
     return error, coder._bits(index)
+
+
+# ---------------------------------------------------------------------- checkpoints
+#: the files of a saved mixture coder (both sides load the same coders: the user equipment
+#: projects on every basis to choose one and quantise, the base station rebuilds with it)
+MIXTURE_CONFIG, MIXTURE_CODERS = "codec.json", "coders.safetensors"
+MIXTURE_FORMAT = "gainnet-csi-mixture"
+MAX_CONFIG_BYTES = 1 << 16
+#: the largest report a saved mixture coder may describe (complex values)
+MAX_DIMENSION = 1 << 14
+
+
+def save_mixture(coder: MixtureCoder, directory, meta: dict):
+    """Write ``codec.json`` (``meta``: JSON values, e.g. the report shape and what it was
+    trained on), ``coders.safetensors`` (bases [C, D, D, 2] and spreads [C, D], float32) and
+    ``SHA256SUMS`` into ``directory``."""
+    from safetensors.numpy import save_file
+
+    from gainnet.core.integrity import check_writable, write_manifest
+
+    root = check_writable(directory, "codec folder")
+    basis = np.stack([c.basis for c in coder.coders])
+    tensors = {
+        "basis": np.ascontiguousarray(np.stack([basis.real, basis.imag], -1), dtype=np.float32),
+        "sigma": np.stack([c.sigma for c in coder.coders]).astype(np.float32),
+    }
+    description = {"format": MIXTURE_FORMAT, "version": 1, "step": coder.step, **meta}
+    (root / MIXTURE_CONFIG).write_text(json.dumps(description, indent=1) + "\n")
+    save_file(tensors, str(root / MIXTURE_CODERS))
+    write_manifest(root, [MIXTURE_CONFIG, MIXTURE_CODERS])
+    return root
+
+
+def load_mixture(directory) -> tuple[MixtureCoder, dict]:
+    """``(coder, meta)`` of a saved mixture coder, after checking every digest, the
+    description and the tensors' names, dtypes and shapes (a :class:`CheckpointError` names
+    what is wrong otherwise)."""
+    from safetensors.numpy import load
+
+    from gainnet.checkpoint import safetensors_header
+    from gainnet.core.integrity import verify_manifest
+
+    root = Path(directory)
+    fix = "train the codec again"
+    verify_manifest(root, [MIXTURE_CONFIG, MIXTURE_CODERS], fix=fix)
+    try:
+        meta = json.loads((root / MIXTURE_CONFIG).read_bytes()[:MAX_CONFIG_BYTES])
+        step = float(meta["step"])
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError,
+            AttributeError) as exc:  # fmt: skip
+        raise CheckpointError(f"{root / MIXTURE_CONFIG} is corrupt: {exc}") from None
+    if meta.get("format") != MIXTURE_FORMAT or meta.get("version") != 1:
+        raise CheckpointError(f"{root / MIXTURE_CONFIG} is not a gainnet mixture coder")
+    data = (root / MIXTURE_CODERS).read_bytes()
+    header = safetensors_header(data, str(root / MIXTURE_CODERS))
+    sigma_shape = header.get("sigma", ("", ()))[1]
+    groups, dimension = sigma_shape if len(sigma_shape) == 2 else (0, 0)
+    expected = {
+        "basis": ("F32", (groups, dimension, dimension, 2)),
+        "sigma": ("F32", (groups, dimension)),
+    }
+    if header != expected or not 1 <= groups <= 64 or not 1 <= dimension <= MAX_DIMENSION:
+        raise CheckpointError(f"{root / MIXTURE_CODERS} does not hold a mixture coder's tensors")
+    tensors = load(data)
+    basis = tensors["basis"][..., 0].astype(np.float64) + 1j * tensors["basis"][..., 1]
+    sigma = tensors["sigma"].astype(np.float64)
+    if not (np.isfinite(basis).all() and np.isfinite(sigma).all() and (sigma > 0).all()):
+        raise CheckpointError(f"{root / MIXTURE_CODERS} holds non-finite or non-positive values")
+    if not np.isfinite(step) or step <= 0:
+        raise CheckpointError(f"{root / MIXTURE_CONFIG} has a bad step {step!r}")
+    coders = [TransformCoder(basis[c], sigma[c], step) for c in range(groups)]
+    return MixtureCoder(coders, step), meta

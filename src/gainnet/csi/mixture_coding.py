@@ -7,14 +7,15 @@ while the covariance of all reports spreads it over every bin. A mixture coder l
 the KLT of all reports and one per kind of report (a Gaussian mixture with a KLT per component),
 and each report is sent by the coder with the least rate-distortion cost ``error + lambda bits`` at
 one common step ``delta`` (``lambda = delta^2 ln 2 / 6``, the slope of an entropy-coded uniform
-quantiser), plus ``log2 C`` bits for the coder's index. It is learned as a vector quantiser is: the
-reports are first grouped by k-means on their log angular-power profile into ``C - 1`` groups, then
-(Lloyd iterations) each group's KLT coder is refitted and every report moved to the coder that now
-codes it cheapest. The pooled KLT stays one of the coders, so a report that fits no group well (and
-a Gaussian source, which has no groups) is coded as transform coding codes it, for the index bits.
-It is non-linear (the choice of coder depends on the report), so on drops it can pass the Gaussian
-rate-distortion curve of the pooled covariance, which no linear coder can; on a Gaussian source it
-cannot do better than one KLT.
+quantiser), plus the bits of the coder's index (an arithmetic code of how often each coder is
+chosen: near 0 when one coder takes almost every report). It is learned as a vector quantiser is:
+the reports are first grouped by k-means on their log angular-power profile into ``C - 1`` groups,
+then (Lloyd iterations) each group's KLT coder is refitted and every report moved to the coder that
+now codes it cheapest. The pooled KLT stays one of the coders, so a report that fits no group well
+(and a Gaussian source, which has no groups) is coded as transform coding codes it, for the index
+bits. It is non-linear (the choice of coder depends on the report), so on drops it can pass the
+Gaussian rate-distortion curve of the pooled covariance, which no linear coder can; on a Gaussian
+source it cannot do better than one KLT.
 
 The fit uses at most :data:`MAX_FIT_REPORTS` training reports (the eigendecompositions and
 projections cost ``C D^3`` and ``C n D^2``) plus up to :data:`STEP_SEARCH_REPORTS` held-out
@@ -71,15 +72,19 @@ def kmeans(features: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray
 @dataclasses.dataclass
 class MixtureCoder:
     """``coders``: one fitted :class:`TransformCoder` per group (their own steps unused);
-    ``step``: the common quantiser step."""
+    ``step``: the common quantiser step; ``usage [C]``: how often each coder is chosen, the
+    model of the arithmetic code that sends the coder's index (``None``: all equally)."""
 
     coders: list[TransformCoder]
     step: float
+    usage: np.ndarray | None = None
 
     @property
-    def index_bits(self) -> float:
-        """Bits of the coder's index in every report."""
-        return float(np.log2(len(self.coders)))
+    def index_bits(self) -> np.ndarray:
+        """``[C]``: the bits of each coder's index, ``-log2 usage``."""
+        if self.usage is None:
+            return np.full(len(self.coders), np.log2(len(self.coders)))
+        return -np.log2(self.usage)
 
     @classmethod
     def fit(cls, x_train: np.ndarray, bits: float, groups: int = 8, seed: int = 0) -> MixtureCoder:
@@ -100,44 +105,35 @@ class MixtureCoder:
         labels = np.zeros(len(fit), dtype=int)  # coder 0: the KLT of all reports
         if groups > 1:
             labels = 1 + kmeans(profile, groups - 1, rng_for(seed, "csi-mixture"))
-        mixture = cls([], 1.0)
         pooled = TransformCoder.fit(fit, bits)
+        mixture = cls([pooled], 1.0)
         for iteration in range(LLOYD_ITERATIONS + 1):
-            coders = [pooled] + [
-                TransformCoder.fit(fit[labels == c], bits)
-                for c in range(1, groups)
-                if np.count_nonzero(labels == c) >= MIN_GROUP_REPORTS
-            ]
-            mixture = cls(coders, 1.0)
+            kept = [0] + [c for c in range(1, labels.max() + 1)
+                          if np.count_nonzero(labels == c) >= MIN_GROUP_REPORTS]  # fmt: skip
+            labels = np.where(np.isin(labels, kept), labels, 0)  # a dropped group's reports
+            counts = np.array([np.count_nonzero(labels == c) for c in kept])
+            coders = [pooled] + [TransformCoder.fit(fit[labels == c], bits) for c in kept[1:]]
+            mixture = cls(coders, 1.0, (counts + 1) / (counts.sum() + len(kept)))
             mixture.step = mixture._search_step(search, bits)
             if iteration < LLOYD_ITERATIONS:
                 labels, _, _ = mixture._choose(fit)
         return mixture
 
-    def _costs(self, flat: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
-        """``(error [C, n], bits [C, n])`` of every coder at ``step`` (the KLTs are unitary,
-        so the error is measured on the coefficients)."""
-        errors, bits = [], []
-        for coefficients, coder in zip(self._project(flat), self.coders, strict=True):
-            errors_c, bits_c = _score(coefficients, coder, step)
-            errors.append(errors_c)
-            bits.append(bits_c)
-        return np.stack(errors), np.stack(bits)
-
     def _project(self, flat: np.ndarray) -> list[np.ndarray]:
         return [flat @ np.conj(coder.basis) for coder in self.coders]
 
     def _choose(self, flat: np.ndarray, projected: list | None = None):
-        """``(group [n], error [n], bits [n])``: each report's cheapest coder at ``self.step``."""
+        """``(group [n], error [n], bits [n])``: each report's cheapest coder at ``self.step``
+        (its index's bits counted)."""
         projected = self._project(flat) if projected is None else projected
         scores = [
             _score(c, coder, self.step) for c, coder in zip(projected, self.coders, strict=True)
         ]
         error = np.stack([s[0] for s in scores])
-        bits = np.stack([s[1] for s in scores])
+        bits = np.stack([s[1] for s in scores]) + self.index_bits[:, None]
         group = np.argmin(error + self.step**2 * np.log(2) / 6 * bits, axis=0)
         rows = np.arange(flat.shape[0])
-        return group, error[group, rows], bits[group, rows] + self.index_bits
+        return group, error[group, rows], bits[group, rows]
 
     def _search_step(self, search: np.ndarray, bits: float) -> float:
         projected = self._project(search)
@@ -197,8 +193,8 @@ MAX_DIMENSION = 1 << 14
 
 def save_mixture(coder: MixtureCoder, directory, meta: dict):
     """Write ``codec.json`` (``meta``: JSON values, e.g. the report shape and what it was
-    trained on), ``coders.safetensors`` (bases [C, D, D, 2] and spreads [C, D], float32) and
-    ``SHA256SUMS`` into ``directory``."""
+    trained on), ``coders.safetensors`` (bases [C, D, D, 2], spreads [C, D] and usage [C],
+    float32) and ``SHA256SUMS`` into ``directory``."""
     from safetensors.numpy import save_file
 
     from gainnet.core.integrity import check_writable, write_manifest
@@ -208,7 +204,9 @@ def save_mixture(coder: MixtureCoder, directory, meta: dict):
     tensors = {
         "basis": np.ascontiguousarray(np.stack([basis.real, basis.imag], -1), dtype=np.float32),
         "sigma": np.stack([c.sigma for c in coder.coders]).astype(np.float32),
-    }
+        "usage": np.asarray(coder.usage if coder.usage is not None else
+                            np.full(len(coder.coders), 1 / len(coder.coders)), dtype=np.float32),
+    }  # fmt: skip
     description = {"format": MIXTURE_FORMAT, "version": 1, "step": coder.step, **meta}
     (root / MIXTURE_CONFIG).write_text(json.dumps(description, indent=1) + "\n")
     save_file(tensors, str(root / MIXTURE_CODERS))
@@ -243,15 +241,17 @@ def load_mixture(directory) -> tuple[MixtureCoder, dict]:
     expected = {
         "basis": ("F32", (groups, dimension, dimension, 2)),
         "sigma": ("F32", (groups, dimension)),
+        "usage": ("F32", (groups,)),
     }
     if header != expected or not 1 <= groups <= 64 or not 1 <= dimension <= MAX_DIMENSION:
         raise CheckpointError(f"{root / MIXTURE_CODERS} does not hold a mixture coder's tensors")
     tensors = load(data)
     basis = tensors["basis"][..., 0].astype(np.float64) + 1j * tensors["basis"][..., 1]
-    sigma = tensors["sigma"].astype(np.float64)
-    if not (np.isfinite(basis).all() and np.isfinite(sigma).all() and (sigma > 0).all()):
+    sigma, usage = tensors["sigma"].astype(np.float64), tensors["usage"].astype(np.float64)
+    finite = np.isfinite(basis).all() and np.isfinite(sigma).all() and np.isfinite(usage).all()
+    if not finite or (sigma <= 0).any() or (usage <= 0).any() or abs(usage.sum() - 1) > 1e-4:
         raise CheckpointError(f"{root / MIXTURE_CODERS} holds non-finite or non-positive values")
     if not np.isfinite(step) or step <= 0:
         raise CheckpointError(f"{root / MIXTURE_CONFIG} has a bad step {step!r}")
     coders = [TransformCoder(basis[c], sigma[c], step) for c in range(groups)]
-    return MixtureCoder(coders, step), meta
+    return MixtureCoder(coders, step, usage / usage.sum()), meta

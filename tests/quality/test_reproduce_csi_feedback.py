@@ -1,10 +1,10 @@
 """``gainnet reproduce csi-feedback --quick`` end to end (slow layer).
 
-At the quick sizes (1 thread, commit 2463951) the entropy-model codec measured -13.5, -20.7 and
+At the quick sizes (1 thread, commit 2460952) the entropy-model codec measured -13.5, -20.7 and
 -7.8 dB at 1/16 on TDL-A, InH and UMa (119-130 bits), against -10.0, -11.4 and -5.0 dB for PCA
 at 128 bits, within 0.7 dB of transform coding at the same bits; the mixture coder measured
 -23.9 and -10.0 dB on InH and UMa, 3.4 and 2.8 dB better than transform coding at its bits and
-below the Gaussian curve, and 0.3 dB worse than it on TDL-A. The thresholds sit below those.
+below the Gaussian curve, and 0.2 dB worse than it on TDL-A. The thresholds sit below those.
 """
 
 from __future__ import annotations

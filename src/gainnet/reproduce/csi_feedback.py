@@ -13,8 +13,8 @@ truncated angular-delay CSI, CsiNet's convention), every codec gets the same bud
 - linear baselines: ``transform coding`` (KLT, one step, entropy code; its step set for the
   budget) and ``pca`` (the ``D r`` strongest KLT values at 4 bits, fixed length);
 - ``mixture`` (:mod:`gainnet.csi.mixture_coding`): a learned non-linear transform coder, 8 KLT
-  coders grouped by Lloyd iterations, each report sent by its cheapest (variable length, the
-  coder's 3-bit index counted); beside each of its points too, transform coding at its bits;
+  coders (the pooled one and 7 grouped by Lloyd iterations), each report sent by its cheapest
+  (variable length, the coder's index counted); beside each point, transform coding at its bits;
 - the Gaussian rate-distortion curve of the training covariance (reverse water-filling): the
   exact limit on Gaussian data (TDL-A at one delay spread), a bound a non-linear codec can pass
   on drops.

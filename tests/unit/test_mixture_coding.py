@@ -76,6 +76,9 @@ def test_bad_input_is_refused():
         MixtureCoder.fit(train[:100], 32.0, groups=4)  # too few reports for 4 groups
     with pytest.raises(InvalidStateError):
         MixtureCoder.fit(np.abs(train), 32.0, groups=4)  # real
+    for bad in (0, 2.5, True, 10):
+        with pytest.raises(InvalidStateError, match="fit_reports"):
+            MixtureCoder.fit(train, 32.0, groups=4, fit_reports=bad)
     mixture = MixtureCoder.fit(train, 32.0, groups=2)
     with pytest.raises(InvalidStateError):
         mixture.encode(np.ones((3, 5), complex))

@@ -17,9 +17,10 @@ bits. It is non-linear (the choice of coder depends on the report), so on drops 
 Gaussian rate-distortion curve of the pooled covariance, which no linear coder can; on a Gaussian
 source it cannot do better than one KLT.
 
-The fit uses at most :data:`MAX_FIT_REPORTS` training reports (the eigendecompositions and
-projections cost ``C D^3`` and ``C n D^2``) plus up to :data:`STEP_SEARCH_REPORTS` held-out
-ones, on which ``delta`` is set by bisection so that they average the target bits.
+The fit uses at most ``fit_reports`` (default :data:`MAX_FIT_REPORTS`) training reports (the
+eigendecompositions and projections cost ``C D^3`` and ``C n D^2``) plus up to
+:data:`STEP_SEARCH_REPORTS` held-out ones, on which ``delta`` is set by bisection so that they
+average the target bits.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from gainnet.core.seeding import rng_for
 from gainnet.csi.transform_coding import TransformCoder, flat_reports
 from gainnet.errors import CheckpointError, InvalidStateError
 
-#: the most training reports the coders and the grouping are fitted on
+#: the most training reports the coders and the grouping are fitted on (by default)
 MAX_FIT_REPORTS = 4000
 #: held-out training reports the common step is searched on (at most a quarter of them)
 STEP_SEARCH_REPORTS = 1000
@@ -87,20 +88,32 @@ class MixtureCoder:
         return -np.log2(self.usage)
 
     @classmethod
-    def fit(cls, x_train: np.ndarray, bits: float, groups: int = 8, seed: int = 0) -> MixtureCoder:
-        """Learn ``groups`` coders on ``x_train [n, ...]`` complex for ``bits`` per report."""
+    def fit(
+        cls,
+        x_train: np.ndarray,
+        bits: float,
+        groups: int = 8,
+        seed: int = 0,
+        fit_reports: int = MAX_FIT_REPORTS,
+    ) -> MixtureCoder:
+        """Learn ``groups`` coders on ``x_train [n, ...]`` complex for ``bits`` per report, from
+        at most ``fit_reports`` of them (each group's KLT is estimated from its share: on UMa
+        drops of 32 x 32, 8,000 instead of 4,000 gained 0.4 dB at 1/16)."""
         flat = flat_reports(x_train)
+        if isinstance(fit_reports, bool) or not isinstance(fit_reports, int) or fit_reports < 1:
+            raise InvalidStateError(f"fit_reports must be an integer >= 1, got {fit_reports!r}")
         if not isinstance(groups, int) or not 1 <= groups <= 64:
             raise InvalidStateError(f"groups must be an integer in 1..64, got {groups!r}")
         if not np.isfinite(bits) or bits <= np.log2(groups):
             raise InvalidStateError(f"bits must exceed the {np.log2(groups):g} of the index")
         held = min(STEP_SEARCH_REPORTS, len(flat) // 4)
-        if len(flat) - held < 2 * groups * MIN_GROUP_REPORTS:
+        if min(len(flat) - held, fit_reports) < 2 * groups * MIN_GROUP_REPORTS:
             raise InvalidStateError(
                 f"{groups} groups need at least {4 * groups * MIN_GROUP_REPORTS} training reports"
+                f" (and fit_reports >= {2 * groups * MIN_GROUP_REPORTS})"
             )
         search = flat[-held:]
-        fit = flat[: len(flat) - held][:MAX_FIT_REPORTS]
+        fit = flat[: len(flat) - held][:fit_reports]
         profile = angular_profile(np.asarray(x_train)[: len(fit)])
         labels = np.zeros(len(fit), dtype=int)  # coder 0: the KLT of all reports
         if groups > 1:

@@ -53,6 +53,22 @@ def dataset_link_gains(directory: str, num_cells: int) -> np.ndarray:
     return _table(*_key(directory), "links", num_cells)
 
 
+def scenario_gains(kind: str, directory: str, size: int, offset_db: float) -> np.ndarray:
+    """A scenario's table of dataset gains (``kind`` ``"blocks"`` or ``"links"``) times
+    ``10^(offset_db / 10)``; any dataset error becomes an :class:`InvalidConfigError` naming
+    ``channel_dataset``."""
+    from gainnet.errors import GainnetError
+
+    load = dataset_link_gains if kind == "links" else dataset_block_gains
+    try:
+        table = load(directory, size)
+    except InvalidConfigError:
+        raise
+    except GainnetError as exc:
+        raise InvalidConfigError(f"channel_dataset: {exc}") from None
+    return table * 10.0 ** (offset_db / 10)
+
+
 def _key(directory: str) -> tuple[str, str]:
     from gainnet.core.integrity import MANIFEST_NAME, sha256_hex
 

@@ -106,16 +106,10 @@ class InterferenceParams(Validated):
 
     def dataset_gains(self) -> np.ndarray:
         """``[N, K, K]``: the link gains of every drop of ``channel_dataset`` (offset in)."""
-        from gainnet.channels.gains import dataset_link_gains
-        from gainnet.errors import GainnetError
+        from gainnet.channels.gains import scenario_gains
 
-        try:
-            table = dataset_link_gains(self.channel_dataset, self.num_users)
-        except InvalidConfigError:
-            raise
-        except GainnetError as exc:
-            raise InvalidConfigError(f"channel_dataset: {exc}") from None
-        return table * 10.0 ** (self.channel_gain_offset_db / 10)
+        offset_db = self.channel_gain_offset_db
+        return scenario_gains("links", self.channel_dataset, self.num_users, offset_db)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -118,16 +118,10 @@ class PowerAllocationParams(Validated):
 
     def dataset_gains(self) -> np.ndarray:
         """``[N, M]``: the block gains of every channel of ``channel_dataset`` (offset in)."""
-        from gainnet.channels.gains import dataset_block_gains
-        from gainnet.errors import GainnetError
+        from gainnet.channels.gains import scenario_gains
 
-        try:
-            table = dataset_block_gains(self.channel_dataset, self.num_channels)
-        except InvalidConfigError:
-            raise
-        except GainnetError as exc:
-            raise InvalidConfigError(f"channel_dataset: {exc}") from None
-        return table * 10.0 ** (self.channel_gain_offset_db / 10)
+        offset_db = self.channel_gain_offset_db
+        return scenario_gains("blocks", self.channel_dataset, self.num_channels, offset_db)
 
     def rain_factor(self) -> float:
         """Linear power factor (<= 1) of the rain on every channel (1 when dry)."""

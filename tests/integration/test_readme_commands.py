@@ -5,8 +5,9 @@ dropped; an optional part in brackets (``[--json]``) is run included, except ``-
 (root and network namespaces), run without. ``PORT`` is the port of a ``gainnet split serve``
 started from the README's own line. ``make test`` is what runs this file; ``make demo`` is
 expanded into the recipe lines of the Makefile's ``demo`` target. Each command runs in a
-temporary working directory holding links to the repository's configs, examples and
-benchmarks, so relative output paths (``runs/...``) never touch the checkout.
+temporary working directory holding links to the repository's configs and examples and a copy
+of its benchmarks, so relative output paths (``runs/...``, ``benchmarks/results``) never touch
+the checkout.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -91,8 +93,13 @@ def test_what_is_run_elsewhere_is_run_there():
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     path = tmp_path_factory.mktemp("readme")
-    for name in ("configs", "examples", "benchmarks"):
+    for name in ("configs", "examples"):
         (path / name).symlink_to(ROOT / name)
+    # a copy, not a link: a README benchmark line writes its CSV and figure under benchmarks/,
+    # which must not overwrite the measured results in the checkout
+    shutil.copytree(
+        ROOT / "benchmarks", path / "benchmarks", ignore=shutil.ignore_patterns("__pycache__")
+    )
     return path
 
 

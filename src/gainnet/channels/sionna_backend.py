@@ -95,10 +95,9 @@ def generate_shard(config: ChannelConfig, n: int, seed: int) -> dict[str, np.nda
     from sionna.phy.channel import subcarrier_frequencies
 
     rng = rng_for(seed, "channels")
-    if config.num_cells > 1:
-        with _seeded(int_seed_for(seed, "sionna")), torch.inference_mode():
-            return _network(config, n)
     with _seeded(int_seed_for(seed, "sionna")), torch.inference_mode():
+        if config.num_cells > 1:
+            return _network(config, n)
         draw = {"cdl": _cdl, "tdl": _tdl, "drop": _drop}[config.family]
         a, tau, meta = draw(config, n, rng)
         frequencies = subcarrier_frequencies(config.num_subcarriers, config.subcarrier_spacing_hz)

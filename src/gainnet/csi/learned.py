@@ -127,10 +127,10 @@ class LearnedCodec:
         progress: Callable[[int, float], None] | None = None,
     ) -> list[float]:
         """Train for ``epochs`` passes over ``x_train`` (Adam; the first fit starts from a PCA);
-        returns the mean squared error of each epoch
-        (the training NMSE, linear). ``progress(epoch, nmse)`` after every epoch. ``vae`` and
-        ``entropy`` minimise ``error + lambda * bits``, with ``lambda`` steered so that the mean
-        rate stays at :attr:`CodecConfig.bits`.
+        returns the mean squared error of each epoch (the training NMSE, linear).
+        ``progress(epoch, nmse)`` after every epoch. ``vae`` and ``entropy`` minimise
+        ``error + lambda * bits``, with ``lambda`` steered so that the mean rate stays at
+        :attr:`CodecConfig.bits`.
 
         With at least :data:`MIN_VALIDATION_SPLIT` reports, the last tenth (at most
         :data:`MAX_VALIDATION_REPORTS`) is held out and the codec kept is the one, after any
@@ -197,19 +197,16 @@ class LearnedCodec:
         within = bits <= (1 + RATE_TOLERANCE) * self.config.bits
         if best is not None and (best["within_rate"], -best["nmse"]) >= (within, -nmse):
             return best
-        state = {name: dict(self._state(name)) for name in (ENCODER_FILE, DECODER_FILE)}
-        state = {n: {k: v.detach().clone() for k, v in t.items()} for n, t in state.items()}
+        state: dict = {
+            name: {k: v.detach().clone() for k, v in self._state(name).items()}
+            for name in (ENCODER_FILE, DECODER_FILE)
+        }
         state["rate_weight"] = self.rate_weight
         return {"nmse": nmse, "bits": bits, "within_rate": within, "state": state}
 
     def _restore(self, state: dict) -> None:
         for name in (ENCODER_FILE, DECODER_FILE):
-            net = self.encoder if name == ENCODER_FILE else self.decoder
-            tensors = state[name]
-            net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("code.")})
-            self.code.load_state_dict(
-                {k[5:]: v for k, v in tensors.items() if k.startswith("code.")}
-            )
+            self._load_half(name, state[name])
         self.rate_weight = state["rate_weight"]
 
     def _pca_start(self, data: torch.Tensor, rate_data: torch.Tensor) -> None:
@@ -335,13 +332,16 @@ class LearnedCodec:
             }  # fmt: skip
             if safetensors_header(data, str(root / name)) != expected:
                 raise CheckpointError(f"{root / name} does not hold this codec's tensors")
-            tensors = load_tensors(data)
-            net = codec.encoder if name == ENCODER_FILE else codec.decoder
-            net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("code.")})
-            code = {k[5:]: v for k, v in tensors.items() if k.startswith("code.")}
-            codec.code.load_state_dict(code, strict=True)
+            codec._load_half(name, load_tensors(data))
         codec._eval()
         return codec
+
+    def _load_half(self, name: str, tensors: dict[str, torch.Tensor]) -> None:
+        """Load the tensors of one file (:meth:`_state`'s layout) into that half and the code."""
+        net = self.encoder if name == ENCODER_FILE else self.decoder
+        net.load_state_dict({k: v for k, v in tensors.items() if not k.startswith("code.")})
+        code = {k[5:]: v for k, v in tensors.items() if k.startswith("code.")}
+        self.code.load_state_dict(code, strict=True)
 
     def _state(self, name: str) -> dict[str, torch.Tensor]:
         """The tensors of one file: that half's network and the code's parameters."""

@@ -74,7 +74,7 @@ class TransformCoder:
         basis = vectors[:, np.argsort(eigenvalues)[::-1]]
         coefficients = search @ np.conj(basis)
         variance = np.mean(np.abs(coefficients) ** 2, axis=0)  # along the fitted directions
-        variance = np.maximum(variance, VARIANCE_FLOOR * variance.sum())
+        variance = np.maximum(variance, max(VARIANCE_FLOOR * variance.sum(), 1e-30))
         coder = cls(basis, np.sqrt(variance / 2), 1.0)
         sigma = coder.sigma
         low, high = np.log(sigma.max()) - 40.0, np.log(sigma.max()) + 10.0

@@ -113,12 +113,35 @@ def safetensors_header(weights: bytes, where: str) -> dict[str, tuple[str, tuple
     return found
 
 
-def _expected_tensors(solver: Solver) -> dict[str, tuple[str, tuple[int, ...]]]:
+def tensor_header(tensors: dict) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """``{name: (safetensors dtype, shape)}`` of torch tensors, to compare with
+    :func:`safetensors_header`."""
     expected = {}
-    for name, tensor in solver.weights().items():
+    for name, tensor in tensors.items():
         dtype = _SAFETENSORS_DTYPES.get(str(tensor.dtype).removeprefix("torch."), "?")
         expected[name] = (dtype, tuple(tensor.shape))
     return expected
+
+
+def check_header_fits(
+    expected: dict[str, tuple[str, tuple[int, ...]]],
+    found: dict[str, tuple[str, tuple[int, ...]]],
+    where: str,
+    what: str,
+) -> None:
+    """Refuse a header whose tensor names, dtypes or shapes differ from ``expected``
+    (``what`` names the model in the message, e.g. ``"solver 'gdm'"``)."""
+    if sorted(found) != sorted(expected):
+        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
+        parts = [f"missing {missing[:3]}"] if missing else []
+        parts += [f"unexpected {extra[:3]}"] if extra else []
+        raise CheckpointError(f"{where} does not fit {what}: tensors " + ", ".join(parts))
+    for name, (dtype, shape) in expected.items():
+        if found[name] != (dtype, shape):
+            raise CheckpointError(
+                f"{where} does not fit {what}: tensor {name!r} is "
+                f"{found[name][0]} {list(found[name][1])}, the config needs {dtype} {list(shape)}"
+            )
 
 
 def check_tensors_fit(
@@ -126,20 +149,7 @@ def check_tensors_fit(
 ) -> None:
     """Refuse a header (:func:`safetensors_header`) whose tensor names, dtypes or shapes
     differ from ``solver``'s own."""
-    expected = _expected_tensors(solver)
-    if sorted(found) != sorted(expected):
-        missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
-        parts = [f"missing {missing[:3]}"] if missing else []
-        parts += [f"unexpected {extra[:3]}"] if extra else []
-        raise CheckpointError(
-            f"{where} does not fit solver {solver.name!r}: tensors " + ", ".join(parts)
-        )
-    for name, (dtype, shape) in expected.items():
-        if found[name] != (dtype, shape):
-            raise CheckpointError(
-                f"{where} does not fit solver {solver.name!r}: tensor {name!r} is "
-                f"{found[name][0]} {list(found[name][1])}, the config needs {dtype} {list(shape)}"
-            )
+    check_header_fits(tensor_header(solver.weights()), found, where, f"solver {solver.name!r}")
 
 
 def solver_from_checkpoint(

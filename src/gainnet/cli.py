@@ -371,7 +371,10 @@ def cycle(
 def reproduce(
     case: Annotated[
         str,
-        typer.Argument(help="case study: aigx, edge-incentive, closed-loop, iscc or csi-feedback"),
+        typer.Argument(
+            help="case study: aigx, edge-incentive, closed-loop, iscc, csi-feedback or "
+            "synthetic-channels"
+        ),
     ],
     quick: Annotated[bool, typer.Option(help="small sizes (under 3 minutes)")] = False,
     out_dir: Annotated[Path | None, typer.Option("--out", help="output folder")] = None,
@@ -390,7 +393,9 @@ def reproduce(
              "edge-incentive": "gainnet.reproduce.edge_incentive:run_edge_incentive",
              "closed-loop": "gainnet.reproduce.closed_loop:run_closed_loop",
              "iscc": "gainnet.reproduce.iscc:run_iscc",
-             "csi-feedback": "gainnet.reproduce.csi_feedback:run_csi_feedback"}  # fmt: skip
+             "csi-feedback": "gainnet.reproduce.csi_feedback:run_csi_feedback",
+             "synthetic-channels":
+                 "gainnet.reproduce.synthetic_channels:run_synthetic_channels"}  # fmt: skip
     if case not in cases:
         _fail(UnknownNameError("case study", case, list(cases)))
     import importlib

@@ -31,7 +31,11 @@ TINY = {
 def test_tiny_tstr_run_writes_every_result(tmp_path):
     results = run_synthetic_channels(tmp_path, quick=True, sizes=TINY)
     on_disk = json.loads((tmp_path / "results.json").read_text())
-    assert on_disk["tstr"].keys() == {"csi_feedback", "beam_selection"}
+    assert on_disk["tstr"].keys() == {
+        "csi_feedback",
+        "csi_feedback_transform_coding",
+        "beam_selection",
+    }
     for place in (on_disk, on_disk["held_out_region"]):
         assert set(place["fidelity"]) == {"diffusion", "gan", "real_held_out"}
         for metrics in place["fidelity"].values():

@@ -204,7 +204,17 @@ def report(results: dict) -> str:
         "",
         "- CSI NMSE gain of real small + synthetic over real small alone (dB, + is better): "
         + ", ".join(f"{k} {v:+.2f}" for k, v in t["csi_gain_from_synthetic_db"].items())
-        + f"; diffusion >= 1 dB: {t['csi_gain_diffusion_at_least_1db']}.",
+        + f"; diffusion >= 1 dB: {t['csi_gain_diffusion_at_least_1db']}. All the observed "
+        f"real channels ({counts['full']}) gain {t['csi_ceiling_gain_db']:+.2f} dB over the "
+        "small slice: the most imitating them could add. Transform coding: "
+        + ", ".join(
+            f"{k} {v:+.2f}" for k, v in t["csi_transform_coding_gain_from_synthetic_db"].items()
+        )
+        + ". Held-out region: "
+        + ", ".join(
+            f"{k} {v:+.2f}" for k, v in t["csi_held_out_region_gain_from_synthetic_db"].items()
+        )
+        + ".",
         f"- Diffusion beats the GAN on {t['diffusion_fidelity_wins_over_gan']['metrics']} of "
         f"{t['diffusion_fidelity_wins_over_gan']['of']} fidelity distances (target 3).",
         f"- Diffusion generation: {t['diffusion_channels_per_second']:.0f} channels/s "

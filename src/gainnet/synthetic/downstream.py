@@ -25,12 +25,18 @@ from gainnet.core.seeding import int_seed_for
 from gainnet.csi.learned import CodecConfig, LearnedCodec
 from gainnet.csi.metrics import nmse_db
 from gainnet.csi.preprocess import feedback_reports
+from gainnet.csi.transform_coding import TransformCoder
 from gainnet.errors import InvalidStateError
 
 #: bits per latent value of the CSI codec (CsiNet's 4-bit convention)
 CSI_BITS_PER_VALUE = 4
+#: the tasks' metrics (CSI feedback reports both codecs: CsiNet and transform coding)
 TASKS = {
     "csi_feedback": {"metric": "nmse_db", "higher_is_better": False},
+    "csi_feedback_transform_coding": {
+        "metric": "transform_coding_nmse_db",
+        "higher_is_better": False,
+    },
     "beam_selection": {"metric": "top1_accuracy", "higher_is_better": True},
 }
 
@@ -46,7 +52,8 @@ def csi_feedback_nmse_db(
 ) -> dict:
     """Train a ``csinet`` codec of ``ratio`` (of the ``2 num_taps num_bs_antennas`` real values,
     4 bits each) for about ``steps`` gradient steps on ``train_h``'s reports; score it on
-    ``test_h``'s. ``{"nmse_db", "epochs", "train_reports"}``."""
+    ``test_h``'s. ``{"nmse_db", "bits", "epochs", "train_reports", "transform_coding_nmse_db",
+    "transform_coding_bits"}`` (transform coding fitted to the same reports and budget)."""
     _, x_train = feedback_reports(_single(train_h), num_taps)
     _, x_test = feedback_reports(_single(test_h), num_taps)
     order = np.random.default_rng(int_seed_for(seed, "csi-task-order")).permutation(len(x_train))
@@ -61,7 +68,16 @@ def csi_feedback_nmse_db(
     codec = LearnedCodec(config, seed=seed)
     codec.fit(x_train, epochs)
     x_hat = codec.decode(codec.encode(x_test))
-    return {"nmse_db": nmse_db(x_test, x_hat), "epochs": epochs, "train_reports": len(x_train)}
+    klt = TransformCoder.fit(x_train, config.bits)
+    index, bits = klt.encode(x_test)
+    return {
+        "nmse_db": nmse_db(x_test, x_hat),
+        "bits": config.bits,
+        "epochs": epochs,
+        "train_reports": len(x_train),
+        "transform_coding_nmse_db": nmse_db(x_test, klt.decode(index, x_test.shape[1:])),
+        "transform_coding_bits": float(bits.mean()),
+    }
 
 
 def best_beams(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -67,6 +67,9 @@ class GeneratorConfig(Validated):
         Both model the channel's direction in the KLT of their training channels: the
         strongest coefficients, at most ``latent_dim`` and no more than hold ``latent_energy``
         of the variance, each scaled to unit variance (the rest are zero in every output).
+    ema_decay : float
+        The sampling network (denoiser, GAN generator) keeps the exponential moving average of
+        its weights over training, this decay per step (0: the last weights).
     align_to_user : bool
         Model channels aligned to their user's line-of-sight direction
         (:func:`~gainnet.synthetic.representation.align_to_user`; its position is in the
@@ -87,6 +90,7 @@ class GeneratorConfig(Validated):
     latent_dim: int = setting(256, low=1, high=1 << 16)
     latent_energy: float = setting(0.999, gt=0.0, high=1.0)
     align_to_user: bool = True
+    ema_decay: float = setting(0.999, low=0.0, lt=1.0)
 
     def check(self) -> None:
         if self.num_inference_steps > self.num_train_timesteps:
@@ -331,7 +335,8 @@ def _latent_size(directions: torch.Tensor, cfg: GeneratorConfig) -> int:
 
 
 def _train(model, cfg: GeneratorConfig, x, c, generator, progress) -> list[float]:
-    """Adam with cosine decay; the mean loss of each tenth of the steps."""
+    """Adam with cosine decay; the sampling network (denoiser or GAN generator) ends with the
+    exponential moving average of its weights. The mean loss of each tenth of the steps."""
     if cfg.kind == "diffusion":
         optimisers = {"model": torch.optim.Adam(model.parameters(), lr=cfg.learning_rate)}
     else:  # WGAN-GP's Adam settings (beta1 = 0, beta2 = 0.9)
@@ -345,6 +350,8 @@ def _train(model, cfg: GeneratorConfig, x, c, generator, progress) -> list[float
     schedules = [torch.optim.lr_scheduler.LambdaLR(
         o, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
         for o in optimisers.values()]  # fmt: skip
+    sampler = model if cfg.kind == "diffusion" else model.generator
+    average = [q.detach().clone() for q in sampler.parameters()]
     model.train()
     n, batch = len(x), min(cfg.batch_size, len(x))
     losses, history = [], []
@@ -365,6 +372,10 @@ def _train(model, cfg: GeneratorConfig, x, c, generator, progress) -> list[float
         if not math.isfinite(value):
             raise InvalidStateError(f"training diverged at step {step} (loss {value})")
         losses.append(value)
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for kept, q in zip(average, sampler.parameters(), strict=True):
+                kept.lerp_(q.detach(), 1 - decay)
         for schedule in schedules:
             schedule.step()
         if progress is not None and (step + 1) % 100 == 0:
@@ -372,6 +383,9 @@ def _train(model, cfg: GeneratorConfig, x, c, generator, progress) -> list[float
         if len(losses) >= max(1, cfg.steps // 10) or step == cfg.steps - 1:
             history.append(float(np.mean(losses)))
             losses = []
+    with torch.no_grad():  # sample with the averaged weights
+        for kept, q in zip(average, sampler.parameters(), strict=True):
+            q.copy_(kept)
     return history
 
 

@@ -64,10 +64,10 @@ def _sizes(quick: bool) -> dict:
             "test": 300,
             "small": 250,
             "hidden": 256,
-            "diffusion_steps": 600,
-            "gan_steps": 60,
-            "task_steps": 300,
-            "curve": (1, 2, 4),
+            "diffusion_steps": 2000,
+            "gan_steps": 200,
+            "task_steps": 200,
+            "curve": (2,),
         }
     return {
         "channels": 16_000,
@@ -79,8 +79,8 @@ def _sizes(quick: bool) -> dict:
         "hidden": 512,
         "diffusion_steps": 6000,
         "gan_steps": 600,
-        "task_steps": 2000,
-        "curve": (1, 2, 4, 8),
+        "task_steps": 1000,
+        "curve": (3, 6),
     }
 
 
@@ -158,7 +158,7 @@ def run_synthetic_channels(
             data, synthetic, test, pool, sizes, seed, lambda s, f, j=j: tell(s, 0.5 + 0.2 * (j + f))
         )
     tell("NMSE against the amount of real data", 0.9)
-    curve = real_data_curve(data, sizes, seed)
+    curve = real_data_curve(data, tstr["observed"], sizes, seed)
     results = {
         "quick": quick,
         "seed": seed,
@@ -309,24 +309,23 @@ def _csi_task(train_h: np.ndarray, test_h: np.ndarray, sizes: dict, seed: int) -
     )
 
 
-def real_data_curve(data, sizes, seed) -> list[dict]:
-    """CSI NMSE (dB) of codecs trained on growing amounts of real observed channels (multiples
-    of the small slice, up to all of them)."""
-    full, test = data["full"], data["test"]
-    points = []
+def real_data_curve(data, tstr: dict, sizes, seed) -> list[dict]:
+    """CSI NMSE (dB) of codecs trained on growing amounts of real observed channels: the small
+    slice and all of them (from the TSTR runs) and multiples ``sizes["curve"]`` of the slice
+    between them."""
+    full, test, small = data["full"], data["test"], len(data["small"]["h"])
+    details = tstr["csi_feedback"]["details"]
+
+    def point(count: int, found: dict) -> dict:
+        return {"real_channels": count, "nmse_db": found["nmse_db"],
+                "transform_coding_nmse_db": found["transform_coding_nmse_db"]}
+
+    points = [point(small, details["real_small"])]
     for factor in sizes["curve"]:
-        count = min(len(full["h"]), factor * len(data["small"]["h"]))
-        found = _csi_task(full["h"][:count], test["h"], sizes, seed)
-        points.append(
-            {
-                "real_channels": count,
-                "nmse_db": found["nmse_db"],
-                "transform_coding_nmse_db": found["transform_coding_nmse_db"],
-            }
-        )
-        if count == len(full["h"]):
-            break
-    return points
+        count = factor * small
+        if small < count < len(full["h"]):
+            points.append(point(count, _csi_task(full["h"][:count], test["h"], sizes, seed)))
+    return [*points, point(len(full["h"]), details["real_full"])]
 
 
 def spectra(data, synthetic, sizes) -> dict:

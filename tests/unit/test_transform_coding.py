@@ -69,3 +69,16 @@ def test_bad_input_is_refused():
         coder.encode(np.ones((3, 5), complex))
     with pytest.raises(InvalidStateError):
         coder.encode(np.full((3, 16), np.nan, complex))
+
+
+def test_match_rate_sets_the_step_for_the_reports_coded():
+    """A coder fitted on one source and rate-matched on another spends the budget there."""
+    rng = np.random.default_rng(0)
+    scale = np.geomspace(1, 0.01, 32)
+    train = (rng.standard_normal((400, 32)) + 1j * rng.standard_normal((400, 32))) * scale
+    other = (rng.standard_normal((300, 32)) + 1j * rng.standard_normal((300, 32))) * scale[::-1]
+    coder = TransformCoder.fit(train, 96.0)
+    assert coder.encode(other)[1].mean() > 1.2 * 96.0  # its own step overspends there
+    coder.match_rate(other, 96.0)
+    spent = coder.encode(other)[1].mean()
+    assert 0.95 * 96.0 <= spent <= 96.0

@@ -76,14 +76,23 @@ class TransformCoder:
         variance = np.mean(np.abs(coefficients) ** 2, axis=0)  # along the fitted directions
         variance = np.maximum(variance, max(VARIANCE_FLOOR * variance.sum(), 1e-30))
         coder = cls(basis, np.sqrt(variance / 2), 1.0)
-        sigma = coder.sigma
-        low, high = np.log(sigma.max()) - 40.0, np.log(sigma.max()) + 10.0
-        for _ in range(BISECTION_STEPS):  # bits fall as the step grows
-            coder.step = float(np.exp(0.5 * (low + high)))
-            spent = coder._bits(coder._quantise(coefficients)).mean()
-            low, high = (np.log(coder.step), high) if spent > bits else (low, np.log(coder.step))
-        coder.step = float(np.exp(high))  # the side that spends at most the target
+        coder._set_step(coefficients, bits)
         return coder
+
+    def match_rate(self, x: np.ndarray, bits: float) -> None:
+        """Set the step so that coding the reports ``x [n, ...]`` averages at most ``bits`` per
+        report (rate control on the reports a link carries; the basis and spreads stay)."""
+        if not np.isfinite(bits) or bits <= 0:
+            raise InvalidStateError(f"bits must be > 0, got {bits}")
+        self._set_step(flat_reports(x) @ np.conj(self.basis), bits)
+
+    def _set_step(self, coefficients: np.ndarray, bits: float) -> None:
+        low, high = np.log(self.sigma.max()) - 40.0, np.log(self.sigma.max()) + 10.0
+        for _ in range(BISECTION_STEPS):  # bits fall as the step grows
+            self.step = float(np.exp(0.5 * (low + high)))
+            spent = self._bits(self._quantise(coefficients)).mean()
+            low, high = (np.log(self.step), high) if spent > bits else (low, np.log(self.step))
+        self.step = float(np.exp(high))  # the side that spends at most the target
 
     def _quantise(self, coefficients: np.ndarray) -> np.ndarray:
         parts = np.stack([coefficients.real, coefficients.imag], axis=-1)  # [n, D, 2]

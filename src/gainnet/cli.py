@@ -442,10 +442,12 @@ def _add_subcommands() -> None:
     from gainnet.channels.cli import channels_app
     from gainnet.csi.cli import csi_app
     from gainnet.split.cli import split_app
+    from gainnet.synthetic.cli import synthetic_app
 
     app.add_typer(split_app, name="split")
     app.add_typer(channels_app, name="channels")
     app.add_typer(csi_app, name="csi")
+    app.add_typer(synthetic_app, name="synthetic")
 
 
 _add_subcommands()

@@ -164,6 +164,42 @@ def generate_dataset(
     return load_dataset(root)
 
 
+def write_dataset(
+    out_dir: str | Path,
+    config: ChannelConfig,
+    arrays: dict[str, np.ndarray],
+    generator: dict,
+    seed: int = 0,
+    shard_size: int = 1000,
+) -> ChannelDataset:
+    """Write channels made elsewhere (``arrays``: ``h`` and every field of :data:`FIELDS`,
+    shaped as ``config`` says) as a dataset in an empty ``out_dir``, in the same format as a
+    generated one; ``generator`` (JSON values) records what made them. Returns it loaded."""
+    from gainnet.core.integrity import check_writable
+
+    num_channels = len(arrays["h"])
+    check_size(config, num_channels, shard_size)
+    expected = {"h": (num_channels, *config.shape)}
+    expected |= {k: (num_channels, *v) for k, v in config.metadata_shapes.items()}
+    found = {k: tuple(np.shape(arrays.get(k))) for k in expected}
+    if found != expected:
+        raise InvalidConfigError(f"the arrays {found} do not match the dataset's shapes {expected}")
+    root = check_writable(out_dir, "dataset folder")
+    if any(root.iterdir()):
+        raise GainnetError(f"{root} is not empty: choose another folder")
+    meta = _meta(config, num_channels, shard_size, int(seed)) | {"generator": generator}
+    (root / META_FILE).write_text(json.dumps(meta, indent=1) + "\n")
+    names = [META_FILE]
+    for index in range(meta["num_shards"]):
+        rows = slice(index * shard_size, (index + 1) * shard_size)
+        dtypes = {"h": np.complex64} | {k: d for k, (_, d) in FIELDS.items()}
+        _write_shard(root / shard_name(index),
+                     {k: np.asarray(arrays[k][rows], dtype=dtypes[k]) for k in dtypes})  # fmt: skip
+        names.append(shard_name(index))
+    write_manifest(root, names)
+    return load_dataset(root)
+
+
 def _shard_seed(seed: int, index: int) -> int:
     from gainnet.core.seeding import int_seed_for
 

@@ -142,3 +142,17 @@ def test_network_drops_and_corrupt_generators_are_refused(drops, tmp_path):
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "SHA-256" in result.output
+
+
+def test_write_dataset_refuses_wrong_shapes_and_full_folders(drops, tmp_path):
+    from gainnet.channels.dataset import write_dataset
+    from gainnet.errors import GainnetError, InvalidConfigError
+
+    real = load_dataset(drops / "umi")
+    arrays = {"h": real.h[:5], **{k: v[:5] for k, v in real.metadata.items()}}
+    made = write_dataset(tmp_path / "copy", real.config, arrays, {"test": True})
+    assert (made.h == real.h[:5]).all() and made.config == real.config
+    with pytest.raises(GainnetError, match="not empty"):
+        write_dataset(tmp_path / "copy", real.config, arrays, {})
+    with pytest.raises(InvalidConfigError, match="do not match"):
+        write_dataset(tmp_path / "bad", real.config, arrays | {"los": real.metadata["los"][:4]}, {})

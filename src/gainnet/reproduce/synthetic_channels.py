@@ -317,8 +317,11 @@ def real_data_curve(data, tstr: dict, sizes, seed) -> list[dict]:
     details = tstr["csi_feedback"]["details"]
 
     def point(count: int, found: dict) -> dict:
-        return {"real_channels": count, "nmse_db": found["nmse_db"],
-                "transform_coding_nmse_db": found["transform_coding_nmse_db"]}
+        return {
+            "real_channels": count,
+            "nmse_db": found["nmse_db"],
+            "transform_coding_nmse_db": found["transform_coding_nmse_db"],
+        }
 
     points = [point(small, details["real_small"])]
     for factor in sizes["curve"]:

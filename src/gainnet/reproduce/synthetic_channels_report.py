@@ -66,43 +66,48 @@ def spectra_figure(path: Path, results: dict) -> None:
 
 
 def nmse_vs_real(path: Path, results: dict) -> None:
-    """CSI NMSE against the real channels trained on, with the synthetic regimes marked."""
-    curve = results["real_data_curve"]
-    regimes = results["tstr"]["csi_feedback"]["regimes"]
-    small = results["counts"]["small"]
-    with reports.figure(path, 1, 1, figsize=(6, 4.2)) as (_, ax):
-        ax.plot(
-            [p["real_channels"] for p in curve],
-            [p["nmse_db"] for p in curve],
-            "k-o",
-            label="real only",
-        )
-        for kind, marker in (("diffusion", "s"), ("gan", "^")):
+    """CSI NMSE against the real channels trained on (CsiNet and transform coding), with the
+    synthetic and noise-augmented regimes marked at the small slice."""
+    curve, small = results["real_data_curve"], results["counts"]["small"]
+    codecs = (
+        ("csi_feedback", "nmse_db", "CsiNet"),
+        ("csi_feedback_transform_coding", "transform_coding_nmse_db", "transform coding"),
+    )
+    with reports.figure(path, 1, 2, figsize=(11, 4.2)) as (_, axes):
+        for ax, (task, key, title) in zip(axes, codecs, strict=True):
+            regimes = results["tstr"][task]["regimes"]
+            ax.plot(
+                [p["real_channels"] for p in curve],
+                [p[key] for p in curve],
+                "k-o",
+                label="real only",
+            )
+            for kind, marker, colour in (("diffusion", "s", "C0"), ("gan", "^", "C1")):
+                ax.plot(
+                    [small],
+                    [regimes["real_small_plus_synthetic"][kind]],
+                    marker,
+                    color=colour,
+                    markersize=9,
+                    label=f"real small + {kind} synthetic",
+                )
+                ax.axhline(
+                    regimes["synthetic"][kind], ls=":", color=colour, label=f"{kind} synthetic only"
+                )
             ax.plot(
                 [small],
-                [regimes["real_small_plus_synthetic"][kind]],
-                marker,
+                [regimes["real_small_plus_noise"]],
+                "x",
+                color="C2",
                 markersize=9,
-                label=f"real small + {kind} synthetic",
+                label="real small + noisy copies",
             )
-            ax.axhline(
-                regimes["synthetic"][kind],
-                ls=":",
-                color="C0" if kind == "diffusion" else "C1",
-                label=f"{kind} synthetic only",
-            )
-        ax.plot(
-            [small],
-            [regimes["real_small_plus_noise"]],
-            "x",
-            markersize=9,
-            label="real small + noisy copies",
-        )
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("real channels trained on")
-        ax.set_ylabel(f"CSI feedback NMSE (dB, real test, ratio {results['csi_ratio']})")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("real channels trained on")
+            ax.set_ylabel(f"NMSE (dB, real test, ratio {results['csi_ratio']})")
+            ax.set_title(f"CSI feedback, {title}", fontsize=9)
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=8)
 
 
 def _f(x, digits: int = 3) -> str:

@@ -135,7 +135,32 @@ def run(args, scratch: Path) -> list[dict]:
                 **score(made),
             }
         )
+    out += full_size_speed(args.quick)
     return out
+
+
+def full_size_speed(quick: bool) -> list[dict]:
+    """Channels per second at the full case study's size (32 antennas x 256 subcarriers, 32
+    taps, a 256-value latent, width 512), noise to frequency response: a generator fitted for
+    one step on random channels (the speed does not depend on the weights)."""
+    shape = ChannelShape(32, 256, 32)
+    rng = np.random.default_rng(3)
+    n = 300 if quick else 600
+    h = rng.standard_normal((n, 1, 32, 256)) + 1j * rng.standard_normal((n, 1, 32, 256))
+    meta = {"position_m": np.column_stack([rng.uniform(20, 200, (n, 2)), np.full(n, -23.5)]),
+            "los": rng.integers(0, 2, n), "indoor": rng.integers(0, 2, n)}  # fmt: skip
+    c = conditions_from_metadata(meta, 0, 1)
+    rows = []
+    for k in (5, 10):
+        generator = ChannelGenerator(GeneratorConfig(steps=1, num_inference_steps=k), shape)
+        generator.fit(h.astype(np.complex64), c)
+        many = np.resize(c, (1024 if quick else 8192, c.shape[1]))
+        start = time.perf_counter()
+        generator.generate(many, rng)
+        rows.append({"variant": "speed at 32 x 256 (latent 256)", "ddim_steps": k,
+                     "channels_per_second": len(many) / (time.perf_counter() - start),
+                     "latent_dim": generator.latent_dim})  # fmt: skip
+    return rows
 
 
 if __name__ == "__main__":

@@ -48,6 +48,8 @@ class DiffusionChannelModel(nn.Module):
         return self.coefficients.alphas_cumprod[t].unsqueeze(-1)
 
     def predict_v(self, x_t: torch.Tensor, t: torch.Tensor, condition: torch.Tensor):
+        """``v_hat [B, vector_dim]``; ``t`` [B] integer timesteps, or [1] for the whole batch
+        (sampling: the timestep's features are computed once)."""
         time_h = self.time(sinusoidal_features(t, self.num_train_timesteps, TIME_FEATURES))
         return self.net(torch.cat([x_t, condition], dim=1), time_h)
 
@@ -66,8 +68,8 @@ class DiffusionChannelModel(nn.Module):
         x = torch.randn((len(condition), self.vector_dim), generator=generator)
         c = self.coefficients
         for t, c_x0, c_xt in zip(c.timesteps, c.c_x0, c.c_xt, strict=True):
-            steps = torch.full((len(x),), t, dtype=torch.long)
-            abar = self._abar(steps)
-            x0_hat = abar.sqrt() * x - (1 - abar).sqrt() * self.predict_v(x, steps, condition)
+            step = torch.tensor([t])
+            abar = self._abar(step)
+            x0_hat = abar.sqrt() * x - (1 - abar).sqrt() * self.predict_v(x, step, condition)
             x = c_x0 * x0_hat + c_xt * x
         return x

@@ -28,7 +28,7 @@ import dataclasses
 
 import numpy as np
 
-from gainnet.csi.preprocess import to_angular_delay, to_frequency
+from gainnet.csi.preprocess import to_angular_delay
 from gainnet.errors import InvalidStateError
 
 #: the azimuth (degrees) the base-station array of a UMi / UMa drop faces: Sionna's
@@ -57,7 +57,7 @@ def align_to_user(h: np.ndarray, u: np.ndarray, inverse: bool = False) -> np.nda
         raise InvalidStateError(f"need H [n, ut, bs, sc] and u [n], got {h.shape} and {u.shape}")
     sign = 1.0 if inverse else -1.0
     shift = np.exp(sign * 1j * np.pi * np.arange(h.shape[2])[None, :] * u[:, None])
-    return (h * shift[:, None, :, None]).astype(np.complex64)
+    return h.astype(np.complex64) * shift.astype(np.complex64)[:, None, :, None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,6 +118,9 @@ class ChannelShape:
         norm = np.maximum(np.linalg.norm(flat, axis=1, keepdims=True), 1e-12)
         phase = np.exp(2j * np.pi * rng.random((len(v), 1)))
         amplitude = np.sqrt(self.num_bs_antennas * self.num_subcarriers * 10 ** (v[:, -1:] / 10))
-        x = (flat / norm * phase * amplitude).reshape(-1, self.num_taps, self.num_bs_antennas)
-        h = to_frequency(x.astype(np.complex64), self.num_subcarriers)  # [n, K, N]
-        return np.ascontiguousarray(h.transpose(0, 2, 1)[:, None]).astype(np.complex64)
+        x = (flat / norm * phase * amplitude).astype(np.complex64)
+        x = x.reshape(-1, self.num_taps, self.num_bs_antennas)
+        # to_frequency in single precision, the FFT along the last axis: 3-4x faster
+        delay = np.ascontiguousarray(np.fft.ifft(x, axis=2, norm="ortho").transpose(0, 2, 1))
+        h = np.fft.fft(delay, n=self.num_subcarriers, axis=2, norm="ortho")  # [n, N, K]
+        return h[:, None].astype(np.complex64, copy=False)

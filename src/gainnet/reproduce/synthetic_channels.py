@@ -16,7 +16,8 @@ conditions against the real test channels, with a second real set as the referen
 Each downstream task (:mod:`gainnet.synthetic.downstream`) is trained on every regime of
 :data:`REGIMES` and scored on the same real test channels, in the observed part and in the
 held-out region. ``run_synthetic_channels`` writes ``results.json``, ``fidelity.csv``,
-``tstr.csv``, ``real_data_curve.csv``, ``spectra.png``, ``nmse_vs_real.png`` and ``report.md``.
+``tstr.csv``, ``real_data_curve.csv``, ``spectra.png``, ``nmse_vs_real.png``, ``report.md``
+and the trained generators (``generators/diffusion``, ``generators/gan``).
 """
 
 from __future__ import annotations
@@ -130,6 +131,7 @@ def run_synthetic_channels(
         tell(f"training the {kind} generator", 0.05 + 0.3 * i / len(GENERATORS))
         generator = ChannelGenerator(generator_config(kind, sizes), shape, len(SCENARIOS), seed)
         generator.fit(data["small"]["h"], data["small"]["c"])
+        generator.save(out / "generators" / kind)  # for `gainnet synthetic generate`
         generators[kind] = generator
         rng = rng_for(seed, f"generate-{kind}")
         synthetic[kind] = {}

@@ -61,6 +61,7 @@ def test_train_generate_and_train_a_codec_on_the_synthetic_dataset(drops, tmp_pa
     assert result.exit_code == 0, result.output
     made, real = load_dataset(tmp_path / "syn"), load_dataset(drops / "umi")
     assert made.h.shape[1:] == real.h.shape[1:] and made.config == real.config
+    assert made.generator["gainnet-synthetic"] == "diffusion" and "sionna-no-rt" in real.generator
     assert (made.metadata["position_m"][:, 1] > 0).all()
     args = [
         "csi",

@@ -102,6 +102,7 @@ def info(
         "shape": list(dataset.h.shape[1:]),
         "config": dataclasses.asdict(dataset.config),
         "seed": dataset.seed,
+        "generator": dataset.generator,
         "sha256": dataset.digest,
         "is_gaussian": dataset.is_gaussian,
         "los_fraction": float(meta["los"].mean()),

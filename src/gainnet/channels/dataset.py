@@ -48,13 +48,16 @@ FIELDS = {
 class ChannelDataset:
     """A loaded dataset. ``h``: ``[n, num_ut_antennas, num_bs_antennas, num_subcarriers]``
     complex64; ``metadata``: the per-sample arrays of :data:`FIELDS`, each ``[n, ...]``;
-    ``digest``: SHA-256 of the manifest, the dataset's content hash."""
+    ``digest``: SHA-256 of the manifest, the dataset's content hash; ``generator``: what made
+    the channels (Sionna's version, or the synthetic generator that did)."""
 
     config: ChannelConfig
     seed: int
     h: np.ndarray
     metadata: dict[str, np.ndarray]
     digest: str
+    #: what made the channels (``{"sionna-no-rt": version}``, or a synthetic generator's record)
+    generator: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.h)
@@ -275,4 +278,6 @@ def load_dataset(directory: str | Path, max_channels: int | None = None) -> Chan
             parts[name].append(value)
     arrays = {k: np.concatenate(v)[:limit] for k, v in parts.items()}
     digest = sha256_hex((root / MANIFEST_NAME).read_bytes())
-    return ChannelDataset(config, int(seed), arrays.pop("h"), arrays, digest)
+    generator = meta.get("generator")
+    generator = generator if isinstance(generator, dict) else {}
+    return ChannelDataset(config, int(seed), arrays.pop("h"), arrays, digest, generator)

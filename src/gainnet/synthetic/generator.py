@@ -27,7 +27,7 @@ import torch
 
 from gainnet.core.seeding import int_seed_for
 from gainnet.core.validation import Validated, setting
-from gainnet.errors import CheckpointError, InvalidStateError
+from gainnet.errors import CheckpointError, InvalidConfigError, InvalidStateError
 from gainnet.synthetic.conditions import check_conditions, condition_dim
 from gainnet.synthetic.diffusion_generator import DiffusionChannelModel
 from gainnet.synthetic.gan_generator import GanChannelModel
@@ -66,7 +66,8 @@ class GeneratorConfig(Validated):
     latent_dim, latent_energy : int, float
         Both model the channel's direction in the KLT of their training channels: the
         strongest coefficients, at most ``latent_dim`` and no more than hold ``latent_energy``
-        of the variance, each scaled to unit variance (the rest are zero in every output).
+        of the variance, each scaled to unit variance (the rest are zero in every output;
+        ``benchmarks/synthetic_generators.py`` found 99 % better than 99.9 %).
     ema_decay : float
         The sampling network (denoiser, GAN generator) keeps the exponential moving average of
         its weights over training, this decay per step (0: the last weights).
@@ -88,14 +89,12 @@ class GeneratorConfig(Validated):
     critic_steps: int = setting(5, low=1, high=100)
     gp_weight: float = setting(10.0, low=0.0, high=1e6)
     latent_dim: int = setting(256, low=1, high=1 << 16)
-    latent_energy: float = setting(0.999, gt=0.0, high=1.0)
+    latent_energy: float = setting(0.99, gt=0.0, high=1.0)
     align_to_user: bool = True
     ema_decay: float = setting(0.999, low=0.0, lt=1.0)
 
     def check(self) -> None:
         if self.num_inference_steps > self.num_train_timesteps:
-            from gainnet.errors import InvalidConfigError
-
             raise InvalidConfigError("num_inference_steps must be <= num_train_timesteps")
 
 

@@ -120,6 +120,8 @@ def test_bad_input_is_refused():
         generator.generate(np.full_like(conditions, np.nan), np.random.default_rng())
     with pytest.raises(InvalidStateError, match="conditions"):
         generator.fit(_channels(5), conditions)
+    with pytest.raises(InvalidStateError, match="at least 2"):
+        generator.fit(_channels(1), conditions[:1])
     with pytest.raises(InvalidConfigError):
         GeneratorConfig(kind="vae")
     with pytest.raises(InvalidConfigError):

@@ -200,7 +200,8 @@ def run_synthetic_channels(
 def load_splits(sizes: dict, seed: int, folder: Path) -> dict:
     """Generate (or reuse) each scenario's drops and split them; per part ``{"h", "c"}`` with
     the scenarios pooled: ``test``, ``small``, ``pool`` (observed region), ``region_test``,
-    ``region_pool`` (held-out region); ``full`` = ``small`` + ``pool``."""
+    ``region_pool`` (held-out region); ``full`` = ``small`` + ``pool``; and the datasets'
+    ``digests`` and ``subcarrier_spacing_hz``."""
     parts: dict[str, dict[str, list]] = {}
     digests = {}
     for s, name in enumerate(SCENARIOS):
@@ -230,6 +231,7 @@ def load_splits(sizes: dict, seed: int, folder: Path) -> dict:
     }
     data["full"] = {k: np.concatenate([data["small"][k], data["pool"][k]]) for k in ("h", "c")}
     data["digests"] = digests
+    data["subcarrier_spacing_hz"] = config.subcarrier_spacing_hz
     return data
 
 
@@ -238,7 +240,7 @@ def fidelity_table(data, synthetic, test: str, pool: str, sizes, seed) -> dict:
     (``real_held_out``), the metrics against the real test set (same real rows for all)."""
     real_test, train = data[test]["h"], data["small"]["h"]
     candidates = {k: synthetic[k][test] for k in synthetic} | {"real_held_out": data[pool]["h"]}
-    spacing = ChannelConfig().subcarrier_spacing_hz
+    spacing = data["subcarrier_spacing_hz"]
     return {
         name: fidelity_metrics(
             real_test, h, train, spacing, sizes["taps"], rng_for(seed, "fidelity")

@@ -153,25 +153,29 @@ class ChannelGenerator:
         return self.model
 
     # --------------------------------------------------------------- standardisation
-    def _set_scales(self, vectors: torch.Tensor, conditions: torch.Tensor) -> None:
-        """Conditions: per-column mean and spread (one-hot and constant columns keep scale 1).
-        Directions: the KLT of the training directions, the ``latent_dim`` strongest
-        coefficients kept (at most those holding ``latent_energy`` of the variance), each
-        scaled to unit variance. Gain: mean and spread."""
+    def _fit_scales(self, vectors: torch.Tensor, conditions: torch.Tensor) -> None:
+        """Build the network and set the standardisation from the training rows. Conditions:
+        per-column mean and spread (one-hot and constant columns keep scale 1). Directions: the
+        KLT of the training directions, the fewest strongest coefficients holding
+        ``latent_energy`` of the variance (at most ``latent_dim`` and one fewer than the
+        channels), each scaled to unit variance. Gain: mean and spread."""
+        direction = vectors[:, :-1].double()
+        mean = direction.mean(dim=0)
+        _, singular, vh = torch.linalg.svd(direction - mean, full_matrices=False)
+        variance = singular**2 / max(len(direction) - 1, 1)
+        share = torch.cumsum(variance, 0) / variance.sum().clamp_min(1e-300)
+        target = torch.tensor(self.config.latent_energy, dtype=share.dtype)
+        needed = int(torch.searchsorted(share, target)) + 1
+        size = max(1, min(needed, self.config.latent_dim, len(direction) - 1, len(variance)))
+        self._build(size)
         spread = conditions.std(dim=0)
         self.scales["condition_mean"] = conditions.mean(dim=0)
         self.scales["condition_scale"] = torch.where(
             spread > 1e-6, 1 / spread, torch.ones_like(spread)
         )
-        direction = vectors[:, :-1].double()
-        mean = direction.mean(dim=0)
-        _, singular, vh = torch.linalg.svd(direction - mean, full_matrices=False)
-        variance = singular**2 / max(len(direction) - 1, 1)
         self.scales["direction_mean"] = mean.float()
-        self.scales["basis"] = vh[: self.latent_dim].T.float().contiguous()
-        self.scales["latent_scale"] = (
-            1 / variance[: self.latent_dim].sqrt().clamp_min(1e-6)
-        ).float()
+        self.scales["basis"] = vh[:size].T.float().contiguous()
+        self.scales["latent_scale"] = (1 / variance[:size].sqrt().clamp_min(1e-6)).float()
         gain = vectors[:, -1].double()
         self.scales["gain_db"] = torch.stack([gain.mean(), gain.std().clamp_min(1e-3)]).float()
 
@@ -207,11 +211,12 @@ class ChannelGenerator:
         raw = torch.from_numpy(check_conditions(conditions, self.condition_dim))
         if len(raw) != len(h):
             raise InvalidStateError(f"{len(h)} channels but {len(raw)} conditions")
+        if len(raw) < 2:
+            raise InvalidStateError("a generator needs at least 2 training channels")
         vectors = torch.from_numpy(self.shape.to_vectors(self._align(h, raw.numpy())))
-        self._build(_latent_size(vectors[:, :-1], self.config))
-        self._set_scales(vectors, raw)
+        self._fit_scales(vectors, raw)
         x = self.to_latent(vectors)
-        c = self._standard_conditions(raw.numpy())
+        c = (raw - self.scales["condition_mean"]) * self.scales["condition_scale"]
         cfg = self.config
         start = time.perf_counter()
         generator = torch.Generator().manual_seed(
@@ -321,16 +326,6 @@ class ChannelGenerator:
         generator.training = training if isinstance(training, dict) else {}
         generator.model.eval()
         return generator
-
-
-def _latent_size(directions: torch.Tensor, cfg: GeneratorConfig) -> int:
-    """The KLT coefficients kept: the fewest holding ``latent_energy`` of the training
-    directions' variance, at most ``latent_dim`` and at most one fewer than the channels."""
-    centred = directions.double() - directions.double().mean(dim=0)
-    variance = torch.linalg.svdvals(centred) ** 2
-    share = torch.cumsum(variance, 0) / variance.sum().clamp_min(1e-300)
-    needed = int(torch.searchsorted(share, torch.tensor(cfg.latent_energy, dtype=share.dtype))) + 1
-    return max(1, min(needed, cfg.latent_dim, len(directions) - 1, len(variance)))
 
 
 def _train(model, cfg: GeneratorConfig, x, c, generator, progress) -> list[float]:

@@ -34,6 +34,11 @@ $(VENV)/.installed-channels: $(VENV)/.installed
 	$(PIP) -e '.[channels]'
 	touch $@
 
+# Flower (with Ray for its Simulation Engine) for federated training across edge sites.
+$(VENV)/.installed-federated: $(VENV)/.installed
+	$(PIP) -e '.[federated]'
+	touch $@
+
 demo: $(VENV)/.installed $(VENV)/.installed-split $(VENV)/.installed-channels
 	$(BIN)/gainnet reproduce aigx --quick --out runs/aigx-quick
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
@@ -44,14 +49,16 @@ demo: $(VENV)/.installed $(VENV)/.installed-split $(VENV)/.installed-channels
 	$(BIN)/gainnet reproduce csi-feedback --quick --out runs/csi-feedback-quick
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
-lint: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels
+lint: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels \
+		$(VENV)/.installed-federated
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 test: lint
 	$(BIN)/pytest -q
 
-test-fast: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels
+test-fast: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels \
+		$(VENV)/.installed-federated
 	$(BIN)/pytest -q -m "not slow"
 
 benchmark: $(VENV)/.installed-dev

@@ -1,0 +1,273 @@
+"""The server's side of a round, the same code under every engine.
+
+A round is: **query** every site (:meth:`FederatedServer.query_plan` says what to ask each;
+round 1 also collects observation moments, and unaudited sites return their audit sample),
+**select** (:meth:`select`: normaliser, audits, then the policy over the non-excluded sites),
+**train** the selected sites (the engine delivers the global weights and collects updates),
+**aggregate** (:meth:`aggregate`, or the engine's own aggregator followed by
+:meth:`finish_round`) and **evaluate** the new global model against the expert on the pooled
+test set. :meth:`result` is the run's ``dict`` (rounds, totals, time to target).
+
+Round time is emulated: the query exchange (the slowest site's round trip) plus the slowest
+participating site's download, local training and upload at its link's rate of that round.
+Measured compute seconds are reported beside it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from gainnet.core.seeding import rng_for
+from gainnet.errors import GainnetError
+from gainnet.federated import aggregation, compression
+from gainnet.federated.audit import AuditResult, audit_indices, audit_site
+from gainnet.federated.config import FederationConfig
+from gainnet.federated.selection import RoundContext, SiteReport, select
+from gainnet.federated.site import expected_upload_bytes, malicious_sites
+from gainnet.federated.task import NORMALISER, DiffusionTask, Weights
+
+#: bytes of a query request and of a reply without audit rows (a few dozen numbers)
+QUERY_BYTES = 256
+
+
+@dataclasses.dataclass
+class RoundRecord:
+    """What happened in one round (one row of ``rounds.csv``)."""
+
+    round: int
+    selected: list[int]
+    participated: list[int]
+    declined: list[int]
+    used: list[int]
+    query_s: float
+    round_s: float
+    elapsed_s: float
+    down_bytes: float
+    up_bytes: float
+    energy_j: float
+    measured_compute_s: float
+    mean_loss: float
+    ratio: float
+    p05_ratio: float
+    feasible_rate: float
+    excluded: int
+    server_s: float
+
+
+@dataclasses.dataclass
+class _Pending:
+    selected: list[int]
+    query_s: float
+    started: float
+
+
+class FederatedServer:
+    """Holds the global model and the federation's bookkeeping."""
+
+    def __init__(self, config: FederationConfig, task: DiffusionTask | None = None) -> None:
+        self.config = config
+        self.task = task or DiffusionTask(config)
+        self.weights: Weights = self.task.initial_weights()
+        self.normaliser: Weights | None = None
+        self.test_state, self.test_expert_utility = self.task.test_set()
+        self.template = self.test_state.take(slice(0, 1))
+        self.malicious = malicious_sites(config)
+        self.audits: dict[int, AuditResult] = {}
+        self.excluded: set[int] = set()
+        self.observed_round_s: dict[int, float] = {}
+        self.records: list[RoundRecord] = []
+        self.elapsed_s = 0.0
+        self._pending: _Pending | None = None
+        self.initial = self.task.evaluate(self.weights, self.test_state, self.test_expert_utility)
+
+    # ----------------------------------------------------------------- sizes
+    @property
+    def model_bytes(self) -> int:
+        return compression.payload_bytes(self.weights)
+
+    @property
+    def expected_up_bytes(self) -> int:
+        cfg = self.config
+        return expected_upload_bytes(self.weights, cfg.compression, cfg.top_k_fraction)
+
+    # ----------------------------------------------------------------- query and select
+    def query_plan(self, round_index: int) -> dict[int, dict[str, Any]]:
+        """Per site: ``want_moments`` (round 1) and ``audit_indices`` (not yet audited)."""
+        cfg = self.config
+        plan = {}
+        for i in range(len(cfg.sites)):
+            audit = cfg.audit and i not in self.audits
+            plan[i] = {
+                "want_moments": round_index == 1,
+                "audit_indices": audit_indices(cfg.seed, i, cfg.audit_samples) if audit else [],
+            }
+        return plan
+
+    def select(
+        self,
+        round_index: int,
+        answers: dict[int, tuple[dict[str, float], dict[str, Any], dict[str, np.ndarray]]],
+    ) -> list[int]:
+        """The sites to train this round, from every site's answer to the query."""
+        started = time.perf_counter()
+        cfg = self.config
+        if round_index == 1:
+            moments = [answers[i][1] for i in sorted(answers) if answers[i][1]]
+            if not moments:
+                raise GainnetError("no site reported its observation moments in round 1")
+            self.normaliser = self.task.normaliser_from_moments(moments)
+            self.weights = {**self.weights, **self.normaliser}
+        if cfg.audit:
+            for i, (_, _, arrays) in sorted(answers.items()):
+                if i in self.audits or not arrays:
+                    continue
+                scenario = self.task.site_scenario(
+                    cfg.sites[i], self.task.conditions(cfg.sites[i], round_index)[0]
+                )
+                result = audit_site(
+                    i, arrays, scenario, self.template, cfg.audit_samples, cfg.audit_tolerance
+                )
+                self.audits[i] = result
+                if not result.passed:
+                    self.excluded.add(i)
+        reports = []
+        query_s = 0.0
+        for i, (metrics, _, arrays) in sorted(answers.items()):
+            report = SiteReport.from_metrics(metrics)
+            extra = sum(a.nbytes for a in arrays.values())
+            query_s = max(
+                query_s,
+                report.rtt_ms / 1000
+                + QUERY_BYTES * 8 / (report.downlink_mbps * 1e6)
+                + (QUERY_BYTES + extra) * 8 / (report.uplink_mbps * 1e6),
+            )
+            if i not in self.excluded:
+                reports.append(report)
+        context = RoundContext(
+            round_index=round_index,
+            clients_per_round=cfg.clients_per_round,
+            model_bytes=self.model_bytes,
+            up_bytes=self.expected_up_bytes,
+            local_steps=cfg.local_steps,
+            deadline_s=cfg.round_deadline_s,
+            observed_round_s=dict(self.observed_round_s),
+        )
+        chosen = select(cfg.selection, reports, context, rng_for(cfg.seed, f"select-{round_index}"))
+        self._pending = _Pending(chosen, query_s, started)
+        return chosen
+
+    # ----------------------------------------------------------------- aggregate
+    def decode(self, payload: dict[str, np.ndarray]) -> Weights:
+        """A site's full weights from its payload (raises on a malformed one)."""
+        return compression.decode(payload, self.weights, self.config.compression)
+
+    def aggregate(
+        self, round_index: int, updates: list[tuple[int, dict[str, np.ndarray], dict[str, float]]]
+    ) -> RoundRecord:
+        """Aggregate ``(site, payload, metrics)`` updates with gainnet's aggregators (the
+        in-process engine) and finish the round."""
+        cfg = self.config
+        arrived = sorted((u for u in updates if not u[2].get("declined")), key=lambda u: u[0])
+        full = [self.decode(p) for _, p, _ in arrived]
+        if full:
+            new, used_index = aggregation.aggregate(
+                cfg.aggregator,
+                full,
+                [m["num_examples"] for _, _, m in arrived],
+                cfg.trim_fraction,
+                cfg.krum_assumed_malicious,
+                aggregation.multi_krum_keep(cfg.clients_per_round, cfg.krum_assumed_malicious),
+            )
+            used = [arrived[i][0] for i in used_index]
+        else:
+            new, used = self.weights, []
+        return self.finish_round(round_index, new, [(s, m) for s, _, m in updates], used)
+
+    def finish_round(
+        self,
+        round_index: int,
+        new_weights: Weights,
+        site_metrics: list[tuple[int, dict[str, float]]],
+        used: list[int],
+    ) -> RoundRecord:
+        """Install the aggregate (normaliser re-imposed), evaluate it and log the round."""
+        pending = self._pending
+        if pending is None:
+            raise GainnetError("finish_round before select")
+        self.weights = {k: np.asarray(new_weights[k], dtype=np.float32) for k in self.weights}
+        if self.normaliser is not None:
+            self.weights.update({k: self.normaliser[k] for k in NORMALISER})
+        trained = [(s, m) for s, m in site_metrics if not m.get("declined")]
+        declined = sorted(s for s, m in site_metrics if m.get("declined"))
+        for s, m in trained:
+            self.observed_round_s[s] = m["round_s"]
+        round_s = pending.query_s + max((m["round_s"] for _, m in trained), default=0.0)
+        self.elapsed_s += round_s
+        evaluation = self.task.evaluate(self.weights, self.test_state, self.test_expert_utility)
+        record = RoundRecord(
+            round=round_index,
+            selected=list(pending.selected),
+            participated=sorted(s for s, _ in trained),
+            declined=declined,
+            used=sorted(used),
+            query_s=pending.query_s,
+            round_s=round_s,
+            elapsed_s=self.elapsed_s,
+            down_bytes=sum(m["down_bytes"] for _, m in trained),
+            up_bytes=sum(m["up_bytes"] for _, m in trained),
+            energy_j=sum(m["energy_j"] for _, m in trained),
+            measured_compute_s=sum(m["measured_compute_s"] for _, m in trained),
+            mean_loss=float(np.mean([m["loss"] for _, m in trained])) if trained else math.nan,
+            ratio=evaluation["ratio"],
+            p05_ratio=evaluation["p05_ratio"],
+            feasible_rate=evaluation["feasible_rate"],
+            excluded=len(self.excluded),
+            server_s=time.perf_counter() - pending.started,
+        )
+        self.records.append(record)
+        self._pending = None
+        return record
+
+    # ----------------------------------------------------------------- results
+    @property
+    def honest_excluded(self) -> int:
+        return len(self.excluded - self.malicious)
+
+    def seconds_to_target(self) -> float | None:
+        """Emulated seconds until the global model first reached ``target_ratio`` (None if
+        it never did)."""
+        for r in self.records:
+            if r.ratio >= self.config.target_ratio:
+                return r.elapsed_s
+        return None
+
+    def result(self, engine: str, wall_s: float) -> dict[str, Any]:
+        """The run as a JSON-friendly dict."""
+        last = self.records[-1] if self.records else None
+        return {
+            "engine": engine,
+            "config": self.config.to_dict(),
+            "initial_ratio": self.initial["ratio"],
+            "final_ratio": last.ratio if last else self.initial["ratio"],
+            "final_p05_ratio": last.p05_ratio if last else self.initial["p05_ratio"],
+            "final_feasible_rate": last.feasible_rate if last else 1.0,
+            "seconds_to_target": self.seconds_to_target(),
+            "emulated_s": self.elapsed_s,
+            "bytes": float(sum(r.down_bytes + r.up_bytes for r in self.records)),
+            "up_bytes": float(sum(r.up_bytes for r in self.records)),
+            "energy_j": float(sum(r.energy_j for r in self.records)),
+            "malicious_sites": sorted(self.malicious),
+            "excluded_sites": sorted(self.excluded),
+            "honest_excluded": self.honest_excluded,
+            "audits": [dataclasses.asdict(a) for _, a in sorted(self.audits.items())],
+            "wall_s": wall_s,
+            "server_s_per_round": float(np.mean([r.server_s for r in self.records]))
+            if self.records
+            else 0.0,
+            "rounds": [dataclasses.asdict(r) for r in self.records],
+        }

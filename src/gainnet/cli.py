@@ -372,8 +372,8 @@ def reproduce(
     case: Annotated[
         str,
         typer.Argument(
-            help="case study: aigx, edge-incentive, closed-loop, iscc, csi-feedback or "
-            "synthetic-channels"
+            help="case study: aigx, edge-incentive, closed-loop, iscc, csi-feedback, "
+            "synthetic-channels or federated"
         ),
     ],
     quick: Annotated[bool, typer.Option(help="small sizes (under 3 minutes)")] = False,
@@ -383,6 +383,10 @@ def reproduce(
     feedback: Annotated[
         str | None,
         typer.Option(help="edge-incentive: 'utility' (default) or 'improvement' (seed's reward)"),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="federated: a federation TOML with a [case_study] table"),
     ] = None,
     threads: ThreadsOption = 1,
 ) -> None:
@@ -395,7 +399,8 @@ def reproduce(
              "iscc": "gainnet.reproduce.iscc:run_iscc",
              "csi-feedback": "gainnet.reproduce.csi_feedback:run_csi_feedback",
              "synthetic-channels":
-                 "gainnet.reproduce.synthetic_channels:run_synthetic_channels"}  # fmt: skip
+                 "gainnet.reproduce.synthetic_channels:run_synthetic_channels",
+             "federated": "gainnet.reproduce.federated:run_federated"}  # fmt: skip
     if case not in cases:
         _fail(UnknownNameError("case study", case, list(cases)))
     import importlib
@@ -409,6 +414,10 @@ def reproduce(
         if feedback not in ("utility", "improvement"):
             _fail(GainnetError(f"--feedback must be 'utility' or 'improvement', got {feedback!r}"))
         extra["feedback"] = feedback
+    if config is not None:
+        if case != "federated":
+            _fail(GainnetError("--config applies to the federated case study only"))
+        extra["config_path"] = config
 
     _set_threads(threads)
     suffix = "-improvement" if feedback == "improvement" else ""
@@ -441,6 +450,7 @@ def reproduce(
 def _add_subcommands() -> None:
     from gainnet.channels.cli import channels_app
     from gainnet.csi.cli import csi_app
+    from gainnet.federated.cli import federated_app
     from gainnet.split.cli import split_app
     from gainnet.synthetic.cli import synthetic_app
 
@@ -448,6 +458,7 @@ def _add_subcommands() -> None:
     app.add_typer(channels_app, name="channels")
     app.add_typer(csi_app, name="csi")
     app.add_typer(synthetic_app, name="synthetic")
+    app.add_typer(federated_app, name="federated")
 
 
 _add_subcommands()

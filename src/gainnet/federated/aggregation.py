@@ -20,6 +20,8 @@ Weights = dict[str, np.ndarray]
 def weighted_mean(updates: list[Weights], num_examples: list[float]) -> Weights:
     """``sum_i (n_i / sum n) w_i``, accumulated in the given order (FedAvg)."""
     _check(updates)
+    if len(num_examples) != len(updates):
+        raise GainnetError(f"{len(updates)} updates but {len(num_examples)} example counts")
     total = float(sum(num_examples))
     if not total > 0:
         raise GainnetError("weighted mean needs a positive total number of examples")

@@ -53,7 +53,10 @@ def audit_site(
         state = type(template)(**fields)
         decision = np.asarray(arrays["decision"], dtype=float)
         if len(state) != samples or len(decision) != samples:
-            raise GainnetError(f"expected {samples} audited instances, got {len(state)}")
+            raise GainnetError(
+                f"expected {samples} audited instances, got {len(state)} states and "
+                f"{len(decision)} decisions"
+            )
         scenario.validate_state(state)
         claimed = scenario.utility(state, decision)
         feasible = scenario.is_feasible(state, decision)

@@ -67,41 +67,57 @@ def decode(
         _same_keys(payload, reference)
         out = {}
         for k, ref in reference.items():
-            value = np.asarray(payload[k])
-            if value.shape != ref.shape or not np.all(np.isfinite(value)):
-                raise GainnetError(f"update tensor {k!r} is malformed (shape or non-finite)")
+            value = _finite32(payload[k], f"update tensor {k!r}")
+            if value.shape != ref.shape:
+                raise GainnetError(f"update tensor {k!r} has shape {value.shape}, not {ref.shape}")
             out[k] = value.astype(np.float32)
         return out
     if method == "int8":
         _same_keys(payload, {**reference, SCALES_KEY: None})
-        scales = np.asarray(payload[SCALES_KEY], dtype=np.float64)
-        if scales.shape != (len(reference),) or not np.all(np.isfinite(scales)):
+        scales = _finite32(payload[SCALES_KEY], "int8 update scales")
+        if scales.shape != (len(reference),):
             raise GainnetError("int8 update: the scales are malformed")
         out = {}
         for s, (k, ref) in zip(scales, reference.items(), strict=True):
             q = np.asarray(payload[k])
             if q.dtype != np.int8 or q.size != ref.size:
                 raise GainnetError(f"int8 update tensor {k!r} is malformed")
-            out[k] = (ref + s * q.astype(np.float64).reshape(ref.shape)).astype(np.float32)
+            rebuilt = _finite32(ref + s * q.astype(np.float64).reshape(ref.shape), f"int8 {k!r}")
+            out[k] = rebuilt.astype(np.float32)
         return out
     if method == "top-k":
         _same_keys(payload, {f"{k}.{p}": None for k in reference for p in ("idx", "val")})
         out = {}
         for k, ref in reference.items():
-            index, value = np.asarray(payload[f"{k}.idx"]), np.asarray(payload[f"{k}.val"])
+            index = np.asarray(payload[f"{k}.idx"])
+            value = _finite32(payload[f"{k}.val"], f"top-k values of {k!r}")
             if (
                 index.shape != value.shape
                 or index.ndim != 1
                 or not np.issubdtype(index.dtype, np.integer)
                 or (index.size and (index.min() < 0 or index.max() >= ref.size))
-                or not np.all(np.isfinite(value))
+                or np.unique(index).size != index.size
             ):
-                raise GainnetError(f"top-k update tensor {k!r} is malformed")
+                raise GainnetError(f"top-k update tensor {k!r} is malformed (indices)")
             flat = np.asarray(ref, np.float64).ravel().copy()
             flat[index] += value
-            out[k] = flat.reshape(ref.shape).astype(np.float32)
+            out[k] = _finite32(flat.reshape(ref.shape), f"top-k {k!r}").astype(np.float32)
         return out
     raise GainnetError(f"unknown compression {method!r}: none, int8 or top-k")
+
+
+def _finite32(value: object, what: str) -> np.ndarray:
+    """``value`` as a float64 array of real numbers that are finite in float32."""
+    try:
+        array = np.asarray(value)
+        if array.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {array.dtype}")
+        array = array.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise GainnetError(f"{what} is not an array of real numbers ({exc})") from None
+    if not np.all(np.isfinite(array)) or np.any(np.abs(array) > np.finfo(np.float32).max):
+        raise GainnetError(f"{what} has values that are not finite in float32")
+    return array
 
 
 def _same_keys(payload: dict, expected: dict) -> None:

@@ -64,6 +64,7 @@ class RoundLink:
 
 def shannon_mbps(bandwidth_mhz: float, snr_db: float) -> float:
     """``B log2(1 + SNR)`` in Mbit/s, kept inside the range a :class:`Link` accepts."""
+    snr_db = float(np.clip(snr_db, -300.0, 300.0))
     rate = bandwidth_mhz * float(np.log2(1.0 + 10.0 ** (snr_db / 10.0)))
     return float(np.clip(rate, MIN_BANDWIDTH_MBPS, MAX_BANDWIDTH_MBPS))
 

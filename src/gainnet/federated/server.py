@@ -80,6 +80,7 @@ class FederatedServer:
         self.audits: dict[int, AuditResult] = {}
         self.excluded: set[int] = set()
         self.observed_round_s: dict[int, float] = {}
+        self._predicted: dict[int, list[float]] = {}
         self.records: list[RoundRecord] = []
         self.elapsed_s = 0.0
         self._pending: _Pending | None = None
@@ -139,6 +140,8 @@ class FederatedServer:
         query_s = 0.0
         for i, (metrics, _, arrays) in sorted(answers.items()):
             report = SiteReport.from_metrics(metrics)
+            if report.site != i or not 0 <= i < len(cfg.sites):
+                raise GainnetError(f"the answer of site {i} reports itself as site {report.site}")
             extra = sum(a.nbytes for a in arrays.values())
             query_s = max(
                 query_s,
@@ -148,6 +151,10 @@ class FederatedServer:
             )
             if i not in self.excluded:
                 reports.append(report)
+            seen = self._predicted.setdefault(i, [])
+            seen.append(
+                report.predicted_round_s(self.model_bytes, self.expected_up_bytes, cfg.local_steps)
+            )
         context = RoundContext(
             round_index=round_index,
             clients_per_round=cfg.clients_per_round,
@@ -156,6 +163,7 @@ class FederatedServer:
             local_steps=cfg.local_steps,
             deadline_s=cfg.round_deadline_s,
             observed_round_s=dict(self.observed_round_s),
+            typical_round_s={i: float(np.mean(v)) for i, v in self._predicted.items()},
         )
         chosen = select(cfg.selection, reports, context, rng_for(cfg.seed, f"select-{round_index}"))
         self._pending = _Pending(chosen, query_s, started)

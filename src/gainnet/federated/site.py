@@ -30,7 +30,12 @@ from gainnet.federated.links import round_link
 from gainnet.federated.task import DiffusionTask, Weights
 
 #: what a site remembers, and its value before the first round
-INITIAL_MEMORY = {"energy_used_j": 0.0, "last_loss": -1.0, "rounds_trained": 0.0}
+INITIAL_MEMORY = {
+    "energy_used_j": 0.0,
+    "last_loss": -1.0,
+    "rounds_trained": 0.0,
+    "last_round": 0.0,
+}
 
 
 def malicious_sites(config: FederationConfig) -> frozenset[int]:
@@ -94,6 +99,7 @@ class Site:
             "energy_left_j": -1.0 if math.isinf(energy) else energy,
             "last_loss": memory["last_loss"],
             "rounds_trained": memory["rounds_trained"],
+            "last_round": memory["last_round"],
             "data_age_rounds": float(age),
         }
         lists = self.task.observation_moments(data) if want_moments else {}
@@ -140,6 +146,7 @@ class Site:
         memory["energy_used_j"] += energy
         memory["last_loss"] = loss
         memory["rounds_trained"] += 1.0
+        memory["last_round"] = float(round_index)
         metrics = {
             "site": float(self.index),
             "declined": 0.0,

@@ -63,6 +63,7 @@ class DiffusionTask:
                 f"{config.solver!r} is not one"
             )
         self.batch_size = int(getattr(self.solver.config, "batch_size", 256))
+        self._initial = {k: v.detach().numpy().copy() for k, v in self.solver.weights().items()}
         for i, site in enumerate(config.sites):
             for params in (site.params, site.drift_params):
                 scenario = self.site_scenario(site, params)
@@ -137,7 +138,7 @@ class DiffusionTask:
     # ----------------------------------------------------------------- weights
     def initial_weights(self) -> Weights:
         """The seeded initial model (normaliser still the identity)."""
-        return {k: v.detach().numpy().copy() for k, v in self.solver.weights().items()}
+        return {k: v.copy() for k, v in self._initial.items()}
 
     def load(self, weights: Weights) -> None:
         """Put ``weights`` into the task's solver (checked: names, shapes, finite)."""

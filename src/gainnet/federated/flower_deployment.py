@@ -84,6 +84,35 @@ def _wait_listening(port: int, process: subprocess.Popen, log: Path) -> None:
     raise GainnetError(f"a Flower process did not listen on port {port}; see {log}")
 
 
+def processes_of(home: Path) -> list[int]:
+    """Live processes whose environment names ``FLWR_HOME=home``: everything the run started,
+    including app processes Flower starts in sessions of their own (Linux ``/proc``)."""
+    marker = f"FLWR_HOME={home}".encode() + b"\0"
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes()
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in environ + b"\0" and state != "Z":
+            found.append(int(pid))
+    return found
+
+
+def _stop_all(processes: list[subprocess.Popen], home: Path) -> None:
+    """Stop the launched processes, then any process of this run's Flower home left behind."""
+    _stop(processes)
+    deadline = time.monotonic() + 10.0
+    while (left := processes_of(home)) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+
+
 def _stop(processes: list[subprocess.Popen]) -> None:
     """SIGTERM every process group, then SIGKILL what is left after 5 s."""
     for process in processes:
@@ -216,7 +245,7 @@ def run_flower_deployment(
         time.sleep(0.2)  # let the ServerApp finish writing
         result = json.loads(result_path.read_text())
     finally:
-        _stop(processes)
+        _stop_all(processes, home.resolve())
     if not keep:
         shutil.rmtree(root, ignore_errors=True)
     return result

@@ -72,6 +72,9 @@ class CaseStudy(Validated):
         Seeds (each redraws sites' links, devices and data) averaged per table.
     deployment : bool
         Also run the Flower Deployment Engine (SuperLink + SuperNodes) in the engine check.
+    interference : bool
+        Also compare centralised, FedAvg and FedProx on :func:`interference_config` (only
+        with the built-in federation).
     """
 
     policies: tuple[str, ...] = setting(SELECTIONS[1:], max_items=len(SELECTIONS))
@@ -83,6 +86,7 @@ class CaseStudy(Validated):
     selection_seeds: int = setting(8, low=1, high=100)
     malicious_seeds: int = setting(2, low=1, high=100)
     deployment: bool = True
+    interference: bool = True
 
     def check(self) -> None:
         for name, allowed in (("policies", SELECTIONS), ("defences", DEFENCES)):
@@ -116,6 +120,31 @@ def case_config(quick: bool, seed: int = 0) -> FederationConfig:
             "seed": seed,
         },
         "the case study's federation",
+    )
+
+
+def interference_config(quick: bool, seed: int = 0) -> FederationConfig:
+    """The second scenario: ``gdm`` on 5-pair interference channels (WMMSE the expert) over
+    6 sites whose geometric layouts differ (area 200 / 500 / 1000 m, shadowing 4 / 8 dB)."""
+    rng_sites = default_sites(6, 400 if quick else 1000, seed=seed)
+    for i, site in enumerate(rng_sites):
+        site["name"] = f"site{i}-area{[200, 500, 1000][i % 3]}m-shadow{[4, 8][i % 2]}dB"
+        site["params"] = {
+            "area_side_m": [200.0, 500.0, 1000.0][i % 3],
+            "shadowing_db": [4.0, 8.0][i % 2],
+        }
+    return federation_from_dict(
+        {
+            "sites": rng_sites,
+            "scenario": "interference",
+            "scenario_params": {"num_users": 5, "layout": "geometric"},
+            "rounds": 10 if quick else 20,
+            "local_steps": 30 if quick else 50,
+            "clients_per_round": 3,
+            "eval_instances_per_site": 100 if quick else 200,
+            "seed": seed,
+        },
+        "the interference federation",
     )
 
 
@@ -180,16 +209,19 @@ def run_federated(
 
         return on_round
 
-    algorithms = []
+    algorithms: dict[str, list[dict]] = {}
     for s in range(study.algorithm_seeds):
-        cfg = configs[s]
-        central = run_centralised(cfg, lambda r, _ratio: step("centralised")(r))
-        row = {"seed": cfg.seed, "centralised": central}
-        for algorithm in ("fedavg", "fedprox"):
-            row[algorithm] = run_federation(
-                cfg.replace(algorithm=algorithm), on_round=step(algorithm)
-            )
-        algorithms.append(row)
+        scenarios = {config.scenario: configs[s]}
+        if study.interference and config_path is None:
+            scenarios["interference"] = interference_config(quick, seed + s)
+        for name, cfg in scenarios.items():
+            central = run_centralised(cfg, lambda r, _ratio: step("centralised")(r))
+            row = {"seed": cfg.seed, "centralised": central}
+            for algorithm in ("fedavg", "fedprox"):
+                row[algorithm] = run_federation(
+                    cfg.replace(algorithm=algorithm), on_round=step(f"{name}: {algorithm}")
+                )
+            algorithms.setdefault(name, []).append(row)
 
     selection: dict[str, list[dict]] = {p: [] for p in study.policies}
     for s in range(study.selection_seeds):
@@ -290,7 +322,7 @@ def _engines(config: FederationConfig, deployment: bool) -> dict[str, Any]:
 def _plan(study: CaseStudy, rounds: int) -> float:
     """The number of rounds the case study runs (progress-bar ticks)."""
     runs = (
-        3 * study.algorithm_seeds
+        6 * study.algorithm_seeds
         + len(study.policies) * study.selection_seeds
         + len(study.fractions) * len(study.defences) * study.malicious_seeds
         + len(study.other_attacks) * len(study.defences)

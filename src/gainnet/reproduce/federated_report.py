@@ -154,7 +154,8 @@ def write_outputs(
     """Write every output file; returns ``results.json``'s dict."""
     import dataclasses
 
-    algo = summarise_algorithms(algorithms)
+    by_scenario = {name: summarise_algorithms(rows) for name, rows in algorithms.items()}
+    algo = by_scenario[config.scenario]
     sel = summarise_selection(selection)
     mal = summarise_malicious(malicious)
     comp = summarise_compression(compression)
@@ -184,7 +185,7 @@ def write_outputs(
     results = {
         "quick": quick,
         **{k: algo[k] for k in ("centralised_ratio", "fedavg_ratio", "fedprox_ratio")},
-        "algorithms": algo,
+        "algorithms": by_scenario,
         "selection": sel,
         "malicious": mal["table"],
         "malicious_other_attacks": mal["others"],
@@ -205,10 +206,12 @@ def write_outputs(
 
 def _write_csvs(out, algorithms, selection, malicious, compression, eng) -> None:
     rows = []
-    for r in algorithms:
-        rows.append({"seed": r["seed"], "method": "centralised", **_pick(r["centralised"], "")})
-        for name in ("fedavg", "fedprox"):
-            rows.append({"seed": r["seed"], "method": name, **_pick(r[name], "final_")})
+    for scenario, runs in algorithms.items():
+        for r in runs:
+            head = {"scenario": scenario, "seed": r["seed"]}
+            rows.append({**head, "method": "centralised", **_pick(r["centralised"], "")})
+            for name in ("fedavg", "fedprox"):
+                rows.append({**head, "method": name, **_pick(r[name], "final_")})
     reports.write_csv(rows, out / "algorithms.csv")
     rows, round_rows = [], []
     for policy, runs in selection.items():
@@ -297,7 +300,7 @@ def _plot(out, config, algorithms, selection, mal) -> None:
         ax.set_title(f"client selection (seed {runs[0]['config']['seed']}), target dashed")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    first = algorithms[0]
+    first = algorithms[config.scenario][0]
     with reports.figure(out / "algorithms.png") as (_, ax):
         curve = first["centralised"]["curve"]
         ax.plot(range(1, len(curve) + 1), curve, label="centralised (pooled data)")
@@ -339,7 +342,7 @@ def _fmt(value: Any, digits: int = 4) -> str:
 
 
 def _markdown(config: FederationConfig, results: dict, quick: bool) -> str:
-    algo, sel = results["algorithms"], results["selection"]
+    sel = results["selection"]
     n = len(config.sites)
     lines = [
         "# Federated generative training across edge sites" + (" (quick)" if quick else ""),
@@ -351,18 +354,25 @@ def _markdown(config: FederationConfig, results: dict, quick: bool) -> str:
         "Times are emulated: each site's Rayleigh-faded link (Shannon rate) and device speed.",
         "",
         "## Centralised against federated (random "
-        f"{config.clients_per_round} of {n} sites per round, {algo['seeds']} seed(s))",
+        f"{config.clients_per_round} of {n} sites per round; interference: 3 of 6)",
         "",
-        "| training | ratio | p05 | gap to centralised |",
-        "|---|---|---|---|",
-        f"| centralised (pooled data) | {_fmt(algo['centralised_ratio'])} | "
-        f"{_fmt(algo['centralised_p05_ratio'])} | - |",
+        "Same initial model, normaliser, minibatch, optimiser and steps per round; the "
+        "centralised model trains on every site's data pooled on the server.",
+        "",
+        "| scenario | training | ratio | p05 | gap to centralised | seeds |",
+        "|---|---|---|---|---|---|",
     ]
-    for name in ("fedavg", "fedprox"):
+    for scenario, algo in results["algorithms"].items():
         lines.append(
-            f"| {name} | {_fmt(algo[f'{name}_ratio'])} | {_fmt(algo[f'{name}_p05_ratio'])} | "
-            f"{algo[f'{name}_gap_to_centralised']:.2%} |"
+            f"| {scenario} | centralised (pooled data) | {_fmt(algo['centralised_ratio'])} | "
+            f"{_fmt(algo['centralised_p05_ratio'])} | - | {algo['seeds']} |"
         )
+        for name in ("fedavg", "fedprox"):
+            lines.append(
+                f"| {scenario} | {name} | {_fmt(algo[f'{name}_ratio'])} | "
+                f"{_fmt(algo[f'{name}_p05_ratio'])} | "
+                f"{algo[f'{name}_gap_to_centralised']:.2%} | {algo['seeds']} |"
+            )
     lines += [
         "",
         f"## Client selection: time to {config.target_ratio} of the expert",

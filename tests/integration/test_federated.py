@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from gainnet import load_solver
 from gainnet.cli import app
 from gainnet.federated import default_sites, federation_from_dict, run_federation
 from gainnet.federated.cli import config_toml
@@ -38,14 +40,22 @@ def rounds_of(result: dict) -> list[tuple]:
     return [(r["selected"], r["used"], r["ratio"], r["round_s"]) for r in result["rounds"]]
 
 
-def test_flower_simulation_gives_the_in_process_result():
+def test_flower_simulation_gives_the_in_process_result(tmp_path):
     # audit, a fabricating site, int8 uplinks and gainnet's selection: every code path
     config = tiny(selection="gainnet", audit=True, malicious_fraction=0.25, compression="int8")
-    local = run_federation(config)
-    flower = run_federation(config, engine="flower-simulation")
+    local = run_federation(config, model_dir=tmp_path / "local")
+    flower = run_federation(config, engine="flower-simulation", model_dir=tmp_path / "flower")
     assert flower["engine"] == "flower-simulation"
     assert rounds_of(flower) == rounds_of(local)  # bit for bit, not only to tolerance
     assert flower["excluded_sites"] == local["excluded_sites"] == local["malicious_sites"]
+    weights = [(tmp_path / m / "weights.safetensors").read_bytes() for m in ("local", "flower")]
+    assert weights[0] == weights[1]
+    model = load_solver(tmp_path / "flower")  # a solver checkpoint like any other
+    costs = flower["rounds"][-1]["site_costs"]
+    assert [c["site"] for c in costs] == flower["rounds"][-1]["participated"]
+    assert all(c["up_bytes"] < c["down_bytes"] / 3 for c in costs)  # int8 uplink
+    state = model.scenario.sample(5, np.random.default_rng(0))
+    assert model.scenario.is_feasible(state, model.decide(state)).all()
 
 
 def test_flower_robust_aggregators_match_gainnets():
@@ -65,7 +75,10 @@ def test_flower_robust_aggregators_match_gainnets():
 
 def test_flower_deployment_engine_on_loopback(tmp_path):
     config = tiny(sites=default_sites(2, 60, seed=3), selection="all", clients_per_round=2)
-    deployed = run_federation(config, engine="flower-deployment", work_dir=tmp_path)
+    deployed = run_federation(
+        config, engine="flower-deployment", work_dir=tmp_path, model_dir=tmp_path / "model"
+    )
+    assert load_solver(tmp_path / "model").fitted
     local = run_federation(config)
     assert deployed["engine"] == "flower-deployment"
     assert rounds_of(deployed) == rounds_of(local)
@@ -81,10 +94,14 @@ def test_cli_init_and_run(tmp_path):
     assert "[[sites]]" in path.read_text()
     path.write_text(config_toml(tiny()))
     out = tmp_path / "run.json"
-    result = runner.invoke(app, ["federated", "run", str(path), "--out", str(out)])
+    model = tmp_path / "model"
+    args = ["federated", "run", str(path), "--out", str(out), "--save", str(model)]
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "final ratio" in result.output
     assert len(json.loads(out.read_text())["rounds"]) == 2
+    result = runner.invoke(app, ["evaluate", str(model), "--instances", "20"])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize(

@@ -61,6 +61,10 @@ def run_command(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="write the run's JSON result here")
     ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(help="save the global model here (a solver checkpoint: gainnet evaluate)"),
+    ] = None,
     threads: ThreadsOption = 1,
 ) -> None:
     """Train the federation of CONFIG_PATH; prints one line per round and the final ratio."""
@@ -87,7 +91,7 @@ def run_command(
                 status=f"ratio {record.ratio:.4f}, emulated {record.elapsed_s:.1f} s",
             )
 
-        result = run_federation(config, engine, on_round)
+        result = run_federation(config, engine, on_round, model_dir=save)
     if out_path is not None:
         from gainnet.reports import write_json
 

@@ -51,6 +51,7 @@ clientapp = "gainnet_flower_app:client_app"
 [tool.flwr.app.config]
 federation = ""
 result-path = ""
+model-dir = ""
 """
 
 APP_MODULE = """\
@@ -138,6 +139,7 @@ def run_flower_deployment(
     config: FederationConfig,
     work_dir: str | Path | None = None,
     timeout_s: float = 1800.0,
+    model_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the federation on Flower's Deployment Engine over loopback; returns
     :meth:`FederatedServer.result` with ``engine = "flower-deployment"``. ``work_dir`` keeps
@@ -162,7 +164,13 @@ def run_flower_deployment(
     result_path = (root / "result.json").resolve()
     result_path.unlink(missing_ok=True)
     (root / "run-config.toml").write_text(
-        tomli_w.dumps({"federation": config.to_json(), "result-path": str(result_path)})
+        tomli_w.dumps(
+            {
+                "federation": config.to_json(),
+                "result-path": str(result_path),
+                "model-dir": "" if model_dir is None else str(Path(model_dir).resolve()),
+            }
+        )
     )
     link_port = free_port()
     (home / "config.toml").write_text(

@@ -28,6 +28,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -311,10 +312,12 @@ def make_server_app(
     sink: Callable[[dict[str, Any]], None] | None = None,
     on_round: Callable[[RoundRecord], None] | None = None,
     engine: str = "flower-simulation",
+    model_dir: str | None = None,
 ):
     """The ``ServerApp``. With ``config`` None it reads the run config's ``federation`` (JSON)
-    and writes the result to its ``result-path`` (Deployment Engine); otherwise the result
-    goes to ``sink``."""
+    and ``model-dir``, and writes the result to its ``result-path`` (Deployment Engine);
+    otherwise the result goes to ``sink``. The final model is saved in the model folder
+    (none: not saved)."""
     require_flower()
     from flwr.app import ArrayRecord
     from flwr.app.message.array import Array
@@ -334,6 +337,9 @@ def make_server_app(
             array_dict={k: Array(np.asarray(v)) for k, v in server.weights.items()}
         )
         strategy.start(grid=grid, initial_arrays=initial, num_rounds=cfg.rounds)
+        folder = model_dir if config is not None else str(context.run_config["model-dir"])
+        if folder:
+            server.save_model(folder)
         result = server.result(engine, time.perf_counter() - start)
         if sink is not None:
             sink(result)
@@ -348,7 +354,9 @@ def make_server_app(
 
 # --------------------------------------------------------------------- simulation
 def run_flower_simulation(
-    config: FederationConfig, on_round: Callable[[RoundRecord], None] | None = None
+    config: FederationConfig,
+    on_round: Callable[[RoundRecord], None] | None = None,
+    model_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the federation on Flower's Simulation Engine (Ray, one CPU per site actor);
     returns :meth:`FederatedServer.result` with ``engine = "flower-simulation"``.
@@ -360,7 +368,8 @@ def run_flower_simulation(
 
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(target=_simulation_child, args=(config.to_json(), queue))
+    folder = "" if model_dir is None else str(model_dir)
+    child = context.Process(target=_simulation_child, args=(config.to_json(), queue, folder))
     start = time.perf_counter()
     child.start()
     result: dict[str, Any] | None = None
@@ -391,7 +400,7 @@ def run_flower_simulation(
     return result
 
 
-def _simulation_child(config_json: str, queue) -> None:
+def _simulation_child(config_json: str, queue, model_dir: str) -> None:
     """The spawned process of :func:`run_flower_simulation`."""
     import dataclasses
 
@@ -408,6 +417,7 @@ def _simulation_child(config_json: str, queue) -> None:
                     config,
                     holder.update,
                     lambda record: queue.put(("round", dataclasses.asdict(record))),
+                    model_dir=model_dir,
                 ),
                 client_app=make_client_app(config),
                 num_supernodes=len(config.sites),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from gainnet.federated.config import FederationConfig
@@ -21,10 +22,13 @@ RoundCallback = Callable[[RoundRecord], None]
 
 
 def run_inprocess(
-    config: FederationConfig, on_round: RoundCallback | None = None
+    config: FederationConfig,
+    on_round: RoundCallback | None = None,
+    model_dir: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run the federation; returns :meth:`FederatedServer.result` (``engine = "in-process"``).
-    ``on_round`` sees every finished round (progress bars)."""
+    ``on_round`` sees every finished round (progress bars); ``model_dir`` receives the final
+    global model as a solver checkpoint."""
     start = time.perf_counter()
     server = FederatedServer(config)
     site_task = DiffusionTask(config)  # the sites' model, apart from the server's
@@ -42,4 +46,6 @@ def run_inprocess(
         record = server.aggregate(round_index, updates)
         if on_round is not None:
             on_round(record)
+    if model_dir is not None:
+        server.save_model(model_dir)
     return server.result("in-process", time.perf_counter() - start)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,18 @@ from gainnet.federated.task import NORMALISER, DiffusionTask, Weights
 
 #: bytes of a query request and of a reply without audit rows (a few dozen numbers)
 QUERY_BYTES = 256
+#: what a round record keeps of every participating site's training reply
+SITE_COST_KEYS = (
+    "site",
+    "down_bytes",
+    "up_bytes",
+    "downlink_s",
+    "compute_s",
+    "uplink_s",
+    "round_s",
+    "measured_compute_s",
+    "energy_j",
+)
 
 
 @dataclasses.dataclass
@@ -57,6 +70,8 @@ class RoundRecord:
     feasible_rate: float
     excluded: int
     server_s: float
+    #: per participating site: its link and device costs this round
+    site_costs: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -236,6 +251,7 @@ class FederatedServer:
             feasible_rate=evaluation["feasible_rate"],
             excluded=len(self.excluded),
             server_s=time.perf_counter() - pending.started,
+            site_costs=[{k: m[k] for k in SITE_COST_KEYS} for _, m in sorted(trained)],
         )
         self.records.append(record)
         self._pending = None
@@ -253,6 +269,12 @@ class FederatedServer:
             if r.ratio >= self.config.target_ratio:
                 return r.elapsed_s
         return None
+
+    def save_model(self, directory: str | Path) -> Path:
+        """Write the global model as a gainnet solver checkpoint (``gainnet.load_solver``,
+        ``gainnet evaluate`` read it)."""
+        self.task.load(self.weights)
+        return self.task.solver.save(directory)
 
     def result(self, engine: str, wall_s: float) -> dict[str, Any]:
         """The run as a JSON-friendly dict."""

@@ -230,14 +230,20 @@ def make_strategy(server: FederatedServer, on_round: Callable[[RoundRecord], Non
                 if msg.has_error():
                     continue
                 site = self._node_site.get(msg.metadata.src_node_id)
-                metrics = {k: float(v) for k, v in msg.content["metrics"].items()}
-                if site is None or int(metrics.get("site", -1)) != site:
+                if site is None:
+                    continue
+                try:
+                    metrics = {k: float(v) for k, v in msg.content["metrics"].items()}
+                    payload = {k: v.numpy() for k, v in msg.content["arrays"].items()}
+                except (KeyError, TypeError, ValueError):
+                    metrics, payload = {}, {}
+                if metrics.get("declined"):
+                    site_metrics.append((site, metrics))
+                    continue
+                full = server.accept(site, payload, metrics)
+                if full is None:
                     continue
                 site_metrics.append((site, metrics))
-                if metrics.get("declined"):
-                    continue
-                payload = {k: v.numpy() for k, v in msg.content["arrays"].items()}
-                full = server.decode(payload)
                 msg.content = RecordDict(
                     {
                         "arrays": to_record(full),

@@ -56,6 +56,8 @@ class RoundRecord:
     selected: list[int]
     participated: list[int]
     declined: list[int]
+    #: sites whose update was malformed (not aggregated)
+    rejected: list[int]
     used: list[int]
     query_s: float
     round_s: float
@@ -99,6 +101,7 @@ class FederatedServer:
         self.records: list[RoundRecord] = []
         self.elapsed_s = 0.0
         self._pending: _Pending | None = None
+        self._rejected: list[int] = []
         self.initial = self.task.evaluate(self.weights, self.test_state, self.test_expert_utility)
 
     # ----------------------------------------------------------------- sizes
@@ -185,9 +188,26 @@ class FederatedServer:
         return chosen
 
     # ----------------------------------------------------------------- aggregate
-    def decode(self, payload: dict[str, np.ndarray]) -> Weights:
-        """A site's full weights from its payload (raises on a malformed one)."""
-        return compression.decode(payload, self.weights, self.config.compression)
+    def accept(
+        self, site: int, payload: dict[str, np.ndarray], metrics: dict[str, float]
+    ) -> Weights | None:
+        """A site's full weights from its training reply, or None for a malformed one
+        (missing, negative or non-finite costs; missing or extra tensors, wrong shapes,
+        non-finite values): that update is rejected this round, the site listed in the round's
+        ``rejected``."""
+        costs_ok = all(
+            isinstance(metrics.get(k), int | float)
+            and math.isfinite(metrics[k])
+            and metrics[k] >= 0
+            for k in (*SITE_COST_KEYS, "num_examples", "loss")
+        )
+        if costs_ok and metrics["num_examples"] > 0 and int(metrics["site"]) == site:
+            try:
+                return compression.decode(payload, self.weights, self.config.compression)
+            except GainnetError:
+                pass
+        self._rejected.append(site)
+        return None
 
     def aggregate(
         self, round_index: int, updates: list[tuple[int, dict[str, np.ndarray], dict[str, float]]]
@@ -195,8 +215,16 @@ class FederatedServer:
         """Aggregate ``(site, payload, metrics)`` updates with gainnet's aggregators (the
         in-process engine) and finish the round."""
         cfg = self.config
-        arrived = sorted((u for u in updates if not u[2].get("declined")), key=lambda u: u[0])
-        full = [self.decode(p) for _, p, _ in arrived]
+        arrived, full, answered = [], [], []
+        for site, payload, metrics in sorted(updates, key=lambda u: u[0]):
+            if metrics.get("declined"):
+                answered.append((site, metrics))
+                continue
+            weights = self.accept(site, payload, metrics)
+            if weights is not None:
+                arrived.append((site, payload, metrics))
+                answered.append((site, metrics))
+                full.append(weights)
         if full:
             new, used_index = aggregation.aggregate(
                 cfg.aggregator,
@@ -209,7 +237,7 @@ class FederatedServer:
             used = [arrived[i][0] for i in used_index]
         else:
             new, used = self.weights, []
-        return self.finish_round(round_index, new, [(s, m) for s, _, m in updates], used)
+        return self.finish_round(round_index, new, answered, used)
 
     def finish_round(
         self,
@@ -218,13 +246,16 @@ class FederatedServer:
         site_metrics: list[tuple[int, dict[str, float]]],
         used: list[int],
     ) -> RoundRecord:
-        """Install the aggregate (normaliser re-imposed), evaluate it and log the round."""
+        """Install the aggregate (normaliser re-imposed), evaluate it and log the round;
+        ``site_metrics`` are the accepted and the declined sites' training replies."""
         pending = self._pending
         if pending is None:
             raise GainnetError("finish_round before select")
         self.weights = {k: np.asarray(new_weights[k], dtype=np.float32) for k in self.weights}
         if self.normaliser is not None:
             self.weights.update({k: self.normaliser[k] for k in NORMALISER})
+        rejected = sorted(self._rejected)
+        self._rejected = []
         trained = [(s, m) for s, m in site_metrics if not m.get("declined")]
         declined = sorted(s for s, m in site_metrics if m.get("declined"))
         for s, m in trained:
@@ -237,6 +268,7 @@ class FederatedServer:
             selected=list(pending.selected),
             participated=sorted(s for s, _ in trained),
             declined=declined,
+            rejected=rejected,
             used=sorted(used),
             query_s=pending.query_s,
             round_s=round_s,

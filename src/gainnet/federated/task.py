@@ -24,6 +24,7 @@ import torch
 
 from gainnet.core.scenario import Scenario, StateBatch
 from gainnet.core.seeding import int_seed_for, rng_for
+from gainnet.core.validation import check_allocation
 from gainnet.errors import GainnetError
 from gainnet.federated.config import FederationConfig, SiteSpec
 from gainnet.registry import make_scenario, make_solver
@@ -62,6 +63,13 @@ class DiffusionTask:
                 f"federated training needs an imitation-trained diffusion solver (gdm); "
                 f"{config.solver!r} is not one"
             )
+        width = self.scenario.observation_dim + 2 * self.scenario.action_dim
+        labels = sum(site.num_labels for site in config.sites)
+        check_allocation("the sites' data (sum of num_labels x state and label)", labels * width)
+        check_allocation(
+            "the server's test set (eval_instances_per_site x sites x state and label)",
+            config.eval_instances_per_site * len(config.sites) * width,
+        )
         self.batch_size = int(getattr(self.solver.config, "batch_size", 256))
         self._initial = {k: v.detach().numpy().copy() for k, v in self.solver.weights().items()}
         for i, site in enumerate(config.sites):

@@ -29,20 +29,17 @@ before the cycle starts::
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from gainnet.continual.cycle import CycleConfig, Phase
 from gainnet.core.registry import build_params
+from gainnet.core.toml_file import read_toml
 from gainnet.core.validation import Validated, setting
 from gainnet.errors import GainnetError
 
 #: the most channels one dataset of a cycle config may ask for
 MAX_DATASET_CHANNELS = 1_000_000
-
-#: the largest cycle config read
-MAX_CONFIG_BYTES = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,15 +87,4 @@ def dataset_requests(path: str | Path) -> list[DatasetRequest]:
 
 
 def _read(path: str | Path) -> dict:
-    path = Path(path)
-    if path.is_dir():
-        raise GainnetError(f"{path} is a directory, not a cycle config")
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise GainnetError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise GainnetError(f"no such cycle config: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise GainnetError(f"{path} is not valid TOML: {exc}") from None
-    return data
+    return read_toml(path, "cycle config")

@@ -10,20 +10,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from gainnet.core.registry import build_params, params_to_dict
+from gainnet.core.toml_file import read_toml
 from gainnet.core.validation import Validated, setting
-from gainnet.errors import GainnetError, InvalidConfigError
+from gainnet.errors import InvalidConfigError
 
 #: the most sites, rounds, local steps and labels one federation may ask for
 MAX_SITES = 1000
 MAX_ROUNDS = 100_000
 MAX_LOCAL_STEPS = 1_000_000
 MAX_SITE_LABELS = 1_000_000
-MAX_CONFIG_BYTES = 1 << 20
 
 SELECTIONS = ("all", "random", "deadline", "power-of-choice", "oort", "gainnet")
 AGGREGATORS = ("mean", "median", "trimmed-mean", "krum", "multi-krum")
@@ -224,17 +223,7 @@ def federation_from_dict(data: Any, owner: str = "federation config") -> Federat
 
 def load_federation_config(path: str | Path, **overrides: Any) -> FederationConfig:
     """Read a TOML federation config; unknown keys name the file and list the known ones."""
-    path = Path(path)
-    if path.is_dir():
-        raise GainnetError(f"{path} is a directory, not a federation config")
-    try:
-        if path.stat().st_size > MAX_CONFIG_BYTES:
-            raise GainnetError(f"{path} is larger than {MAX_CONFIG_BYTES >> 20} MiB")
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise GainnetError(f"no such federation config: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise GainnetError(f"{path} is not valid TOML: {exc}") from None
+    data = read_toml(path, "federation config")
     data.update(overrides)
     return federation_from_dict(data, f"federation config {path}")
 

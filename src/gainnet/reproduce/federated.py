@@ -30,7 +30,6 @@ and the seeds. ``run_federated`` writes ``report.md``, ``results.json``, ``feder
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -162,14 +161,10 @@ def _quick_study() -> CaseStudy:
 
 def load_case_study(path: str | Path) -> tuple[dict[str, Any], CaseStudy]:
     """``(federation table, case study)`` from a TOML file."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise GainnetError(f"no such federation config: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
-        raise GainnetError(f"{path} is not a valid TOML file: {exc}") from None
     from gainnet.core.registry import build_params
+    from gainnet.core.toml_file import read_toml
+
+    data = read_toml(path, "federation config")
 
     study = build_params(CaseStudy, data.pop("case_study", {}), f"[case_study] of {path}")
     return data, study

@@ -39,7 +39,7 @@ $(VENV)/.installed-federated: $(VENV)/.installed
 	$(PIP) -e '.[federated]'
 	touch $@
 
-demo: $(VENV)/.installed $(VENV)/.installed-split $(VENV)/.installed-channels
+demo: $(VENV)/.installed $(VENV)/.installed-split $(VENV)/.installed-channels $(VENV)/.installed-federated
 	$(BIN)/gainnet reproduce aigx --quick --out runs/aigx-quick
 	$(BIN)/gainnet compare power-allocation --preset gdmopt \
 		--solvers gdm,gdm-reward,sac,ppo,uniform,random --seconds 10
@@ -47,6 +47,7 @@ demo: $(VENV)/.installed $(VENV)/.installed-split $(VENV)/.installed-channels
 	$(BIN)/gainnet reproduce closed-loop --quick --out runs/closed-loop-quick
 	$(BIN)/gainnet reproduce iscc --quick --out runs/iscc-quick
 	$(BIN)/gainnet reproduce csi-feedback --quick --out runs/csi-feedback-quick
+	$(BIN)/gainnet reproduce federated --quick --out runs/federated-quick
 	@echo "AIGX report: runs/aigx-quick/report.md (figure: runs/aigx-quick/timeline.png)"
 
 lint: $(VENV)/.installed-dev $(VENV)/.installed-split $(VENV)/.installed-channels \

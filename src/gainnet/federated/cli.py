@@ -67,7 +67,7 @@ def run_command(
     ] = None,
     threads: ThreadsOption = 1,
 ) -> None:
-    """Train the federation of CONFIG_PATH; prints one line per round and the final ratio."""
+    """Train the federation of CONFIG_PATH: a progress bar per round, then the final ratio."""
     import torch
 
     from gainnet.federated import load_federation_config, run_federation

@@ -34,7 +34,7 @@ def run_federation(
 
         return run_inprocess(config, on_round, model_dir)
     if engine == "flower-simulation":
-        from gainnet.federated.flower_engine import run_flower_simulation
+        from gainnet.federated.flower_simulation import run_flower_simulation
 
         return run_flower_simulation(config, on_round, model_dir)
     if engine == "flower-deployment":

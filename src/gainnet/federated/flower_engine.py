@@ -14,7 +14,7 @@ the compressed update) and nothing else. The ``ServerApp`` runs one of Flower's 
   ``aggregate_train``; :meth:`FederatedServer.finish_round` re-imposes the normaliser,
   evaluates the aggregate and logs the round.
 
-:func:`run_flower_simulation` runs it on Flower's Simulation Engine (Ray);
+:mod:`gainnet.federated.flower_simulation` runs it on Flower's Simulation Engine (Ray);
 :mod:`gainnet.federated.flower_deployment` on the Deployment Engine (a SuperLink and
 SuperNodes as separate processes). A site learns which site it is from the node config's
 ``partition-id``; what it remembers between rounds lives in the node's ``Context.state``.
@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import functools
 import json
-import logging
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -356,100 +354,3 @@ def make_server_app(
             os.replace(path + ".partial", path)  # the waiting launcher never reads half a file
 
     return app
-
-
-# --------------------------------------------------------------------- simulation
-def run_flower_simulation(
-    config: FederationConfig,
-    on_round: Callable[[RoundRecord], None] | None = None,
-    model_dir: str | Path | None = None,
-) -> dict[str, Any]:
-    """Run the federation on Flower's Simulation Engine (Ray, one CPU per site actor);
-    returns :meth:`FederatedServer.result` with ``engine = "flower-simulation"``.
-
-    Flower and Ray run in a child process (spawned), so every process Ray starts ends with it
-    and its memory (about 850 MiB) is returned; round records come back through a queue."""
-    require_flower()
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue()
-    folder = "" if model_dir is None else str(model_dir)
-    child = context.Process(target=_simulation_child, args=(config.to_json(), queue, folder))
-    start = time.perf_counter()
-    child.start()
-    result: dict[str, Any] | None = None
-    failure = None
-    try:
-        while result is None and failure is None:
-            try:
-                kind, value = queue.get(timeout=1.0)
-            except Exception:  # queue.Empty: is the child still alive?
-                if not child.is_alive():
-                    failure = f"the Flower simulation process died (exit code {child.exitcode})"
-                continue
-            if kind == "round" and on_round is not None:
-                on_round(RoundRecord(**value))
-            elif kind == "result":
-                result = value
-            elif kind == "error":
-                failure = value
-    finally:
-        child.join(timeout=30)
-        if child.is_alive():
-            child.kill()
-            child.join()
-        queue.close()
-    if failure is not None:
-        raise GainnetError(failure)
-    result["wall_s"] = time.perf_counter() - start
-    return result
-
-
-def _simulation_child(config_json: str, queue, model_dir: str) -> None:
-    """The spawned process of :func:`run_flower_simulation`."""
-    import dataclasses
-
-    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    os.environ["OMP_NUM_THREADS"] = "1"
-    try:
-        from flwr.simulation import run_simulation
-
-        config = federation_from_dict(json.loads(config_json))
-        holder: dict[str, Any] = {}
-        with quiet_flower():
-            run_simulation(
-                server_app=make_server_app(
-                    config,
-                    holder.update,
-                    lambda record: queue.put(("round", dataclasses.asdict(record))),
-                    model_dir=model_dir,
-                ),
-                client_app=make_client_app(config),
-                num_supernodes=len(config.sites),
-                backend_config={
-                    "client_resources": {"num_cpus": 1, "num_gpus": 0.0},
-                    "init_args": {
-                        "num_cpus": min(2, os.cpu_count() or 1),
-                        "include_dashboard": False,
-                    },
-                },
-            )
-        if "rounds" not in holder:
-            queue.put(("error", "the Flower simulation ended without a result"))
-        else:
-            queue.put(("result", holder))
-    except Exception as exc:  # reported to the parent as one line
-        queue.put(("error", f"Flower simulation failed: {type(exc).__name__}: {exc}"))
-
-
-class quiet_flower:
-    """Flower's INFO log (per-round banners) down to warnings while a run lasts."""
-
-    def __enter__(self) -> None:
-        self.logger = logging.getLogger("flwr")
-        self.level = self.logger.level
-        self.logger.setLevel(logging.WARNING)
-
-    def __exit__(self, *exc: object) -> None:
-        self.logger.setLevel(self.level)

@@ -5,15 +5,16 @@ channel statistics differ (non-IID by construction: :data:`gainnet.federated.con
 each behind its own fading wireless link and on its own device. The case study measures:
 
 1. **algorithms**: centralised training on the pooled data versus FedAvg and FedProx (random
-   ``m`` of ``N`` sites per round, the same gradient steps per round as the centralised run);
+   ``m`` of ``N`` sites per round, the same gradient steps per round as the centralised run),
+   on power allocation and on interference power control;
 2. **selection**: time to reach ``target_ratio`` of the expert in emulated wall-clock (links
-   and devices), bytes, energy and final ratio for every policy of
-   :data:`gainnet.federated.config.SELECTIONS`, over several seeds (each seed redraws the
-   sites' links, devices and data);
-3. **malicious sites**: ratio to the expert with 0, 10 and 30 % of sites fabricating labels,
-   with every defence (none, median, trimmed mean, Krum, multi-Krum, gainnet's label audit),
-   and how many honest sites each wrongly excluded; poisoned updates (sign flip, made-up
-   states) at the largest fraction;
+   and devices; half the sites on an energy budget), bytes, energy and final ratio for every
+   policy of :data:`gainnet.federated.config.SELECTIONS`, over several seeds (each seed
+   redraws the sites' links, devices and data);
+3. **malicious sites** (every site in every round, no energy budgets): ratio to the expert
+   with 0, 10 and 30 % of sites fabricating labels, with every defence (none, median, trimmed
+   mean, Krum, multi-Krum, gainnet's label audit), and how many honest sites each wrongly
+   excluded; poisoned updates (sign flip, made-up states) at the largest fraction;
 4. **compression**: int8 and top-k uplinks against float32 (bytes saved, ratio);
 5. **engines**: the in-process engine against Flower's Simulation Engine (and, in the full
    run, the Deployment Engine on loopback) on one small federation: identical results and
@@ -147,6 +148,15 @@ def interference_config(quick: bool, seed: int = 0) -> FederationConfig:
     )
 
 
+def without_budgets(config: FederationConfig) -> FederationConfig:
+    """``config`` with every site's energy budget lifted: the algorithm, defence and
+    compression comparisons keep every site able to train in every round, so that what they
+    compare is not mixed with sites running out of energy (the selection comparison keeps
+    the budgets: avoiding that is part of a policy's job)."""
+    sites = [{**dataclasses.asdict(site), "energy_budget_j": 0.0} for site in config.sites]
+    return federation_from_dict({**config.to_dict(), "sites": sites}, "the federation")
+
+
 def _quick_study() -> CaseStudy:
     return CaseStudy(
         fractions=(0.0, 0.3),
@@ -206,7 +216,7 @@ def run_federated(
 
     algorithms: dict[str, list[dict]] = {}
     for s in range(study.algorithm_seeds):
-        scenarios = {config.scenario: configs[s]}
+        scenarios = {config.scenario: without_budgets(configs[s])}
         if study.interference and config_path is None:
             scenarios["interference"] = interference_config(quick, seed + s)
         for name, cfg in scenarios.items():
@@ -226,7 +236,9 @@ def run_federated(
 
     malicious = _malicious(configs, study, step)
     compression = {
-        method: run_federation(config.replace(compression=method), on_round=step(method))
+        method: run_federation(
+            without_budgets(config).replace(compression=method), on_round=step(method)
+        )
         for method in ("none", "int8", "top-k")
     }
     tell("engines: in-process against Flower", min(done[0] / plan, 0.999))
@@ -244,9 +256,9 @@ def _most_seeds(study: CaseStudy) -> int:
 
 def defended(config: FederationConfig, defence: str, fraction: float, attack: str):
     """The federation with ``fraction`` of its sites running ``attack`` and ``defence`` on:
-    every site trains every round (``selection = all``), Krum assumes the true number of
-    attackers."""
-    cfg = config.replace(
+    every site trains every round (``selection = all``, no energy budgets), Krum assumes the
+    true number of attackers."""
+    cfg = without_budgets(config).replace(
         malicious_fraction=fraction,
         attack=attack,
         selection="all",

@@ -183,7 +183,13 @@ def run_flower_deployment(
             }
         )
     )
-    env = {**os.environ, "FLWR_HOME": str(home.resolve()), "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "FLWR_HOME": str(home.resolve()),
+        "OMP_NUM_THREADS": "1",
+        # Flower starts its helpers (flower-superexec, flwr-serverapp, ...) by name
+        "PATH": os.pathsep.join([str(bin_dir), os.environ.get("PATH", "")]),
+    }
     processes: list[subprocess.Popen] = []
 
     def start(args: list[str], log_name: str) -> subprocess.Popen:

@@ -281,54 +281,86 @@ def _pick(run: dict, prefix: str) -> dict:
     }
 
 
-def _plot(out, config, algorithms, selection, mal) -> None:
-    with reports.figure(out / "time_to_target.png") as (_, ax):
-        for policy, runs in selection.items():
-            rounds = runs[0]["rounds"]
-            ax.plot(
-                [0.0] + [r["elapsed_s"] for r in rounds],
-                [runs[0]["initial_ratio"]] + [r["ratio"] for r in rounds],
-                marker="o",
-                ms=2,
-                label=policy,
-            )
-        ax.axhline(config.target_ratio, ls="--", lw=1, color="grey")
-        ax.set_xscale("symlog", linthresh=1.0)
-        ax.set_ylim(max(0.8, ax.get_ylim()[0]), 1.0)
-        ax.set_xlabel("emulated wall-clock, s (links + devices)")
+def plot_time_to_target(rows: list[dict], target: float, path: Path) -> Path:
+    """Ratio against emulated seconds, one line per policy, for the first seed in ``rows``
+    (``selection_rounds.csv``'s rows: ``policy``, ``seed``, ``elapsed_s``, ``ratio``)."""
+    seed = min(int(r["seed"]) for r in rows)
+    mine = [r for r in rows if int(r["seed"]) == seed]
+    lowest = min(float(r["ratio"]) for r in mine)
+    with reports.figure(path) as (_, ax):
+        for policy in dict.fromkeys(r["policy"] for r in mine):
+            points = [
+                (float(r["elapsed_s"]), float(r["ratio"])) for r in mine if r["policy"] == policy
+            ]
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", ms=2, label=policy)
+        ax.axhline(target, ls="--", lw=1, color="grey")
+        ax.set_xscale("log")
+        ax.set_ylim(max(0.5, np.floor(lowest * 100) / 100), 1.0)
+        ax.set_xlabel("emulated wall-clock, s (links + devices), log scale")
         ax.set_ylabel("ratio to the expert")
-        ax.set_title(f"client selection (seed {runs[0]['config']['seed']}), target dashed")
-        ax.grid(alpha=0.3)
+        ax.set_title(f"client selection (seed {seed}): ratio after each round, target dashed")
+        ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=8)
-    first = algorithms[config.scenario][0]
-    with reports.figure(out / "algorithms.png") as (_, ax):
-        curve = first["centralised"]["curve"]
-        ax.plot(range(1, len(curve) + 1), curve, label="centralised (pooled data)")
-        for name in ("fedavg", "fedprox"):
-            ax.plot([r["ratio"] for r in first[name]["rounds"]], label=name)
-        ax.set_ylim(max(0.8, ax.get_ylim()[0]), 1.0)
+    return path
+
+
+def _plot(out, config, algorithms, selection, mal) -> None:
+    rows = [
+        {"policy": policy, "seed": run["config"]["seed"], **r}
+        for policy, runs in selection.items()
+        for run in runs
+        for r in run["rounds"]
+    ]
+    plot_time_to_target(rows, config.target_ratio, out / "time_to_target.png")
+    plot_algorithms(algorithms[config.scenario][0], out / "algorithms.png")
+    plot_malicious(mal["table"], out / "malicious.png")
+
+
+def plot_algorithms(row: dict, path: Path) -> Path:
+    """Ratio after every round of the centralised, FedAvg and FedProx runs of one seed."""
+    with reports.figure(path) as (_, ax):
+        curves = {"centralised (pooled data)": row["centralised"]["curve"]}
+        curves |= {
+            name: [r["ratio"] for r in row[name]["rounds"]] for name in ("fedavg", "fedprox")
+        }
+        for label, curve in curves.items():
+            ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=2, label=label)
+        lowest = min(min(c) for c in curves.values())
+        ax.set_ylim(max(0.5, np.floor(lowest * 100) / 100), 1.0)
         ax.set_xlabel("round (local_steps optimiser steps each)")
         ax.set_ylabel("ratio to the expert")
-        ax.set_title("non-IID sites: federated against centralised")
+        ax.set_title(f"non-IID sites: federated against centralised (seed {row['seed']})")
         ax.grid(alpha=0.3)
         ax.legend()
-    table = mal["table"]
+    return path
+
+
+def plot_malicious(table: dict, path: Path) -> Path:
+    """Mean ratio and 5th percentile per defence and fabricating fraction (``results.json``'s
+    ``malicious`` table)."""
     fractions = list(table)
     defences = list(next(iter(table.values())))
-    with reports.figure(out / "malicious.png") as (_, ax):
-        width = 0.8 / max(len(fractions), 1)
-        for j, fraction in enumerate(fractions):
-            ax.bar(
-                np.arange(len(defences)) + j * width,
-                [table[fraction][d]["ratio"] for d in defences],
-                width,
-                label=f"{float(fraction):.0%} fabricating",
-            )
-        ax.set_xticks(np.arange(len(defences)) + width * (len(fractions) - 1) / 2, defences)
-        ax.set_ylim(0.5, 1.0)
-        ax.set_ylabel("ratio to the expert")
-        ax.set_title("fabricated labels: defences")
-        ax.legend(fontsize=8)
+    width = 0.8 / max(len(fractions), 1)
+    with reports.figure(path, 1, 2, figsize=(11.0, 4.5)) as (_, axes):
+        for ax, key, title in zip(
+            axes, ("ratio", "p05_ratio"), ("mean ratio", "5th percentile"), strict=True
+        ):
+            values = [table[f][d][key] for f in fractions for d in defences]
+            for j, fraction in enumerate(fractions):
+                ax.bar(
+                    np.arange(len(defences)) + j * width,
+                    [table[fraction][d][key] for d in defences],
+                    width,
+                    label=f"{float(fraction):.0%} fabricating",
+                )
+            ax.set_xticks(np.arange(len(defences)) + width * (len(fractions) - 1) / 2, defences)
+            ax.tick_params(axis="x", labelrotation=20, labelsize=8)
+            ax.set_ylim(max(0.0, np.floor(min(values) * 50) / 50 - 0.02), 1.0)
+            ax.set_ylabel(f"{title} of the ratio to the expert")
+            ax.set_title(f"fabricated labels: {title}")
+            ax.grid(alpha=0.3, axis="y")
+        axes[0].legend(fontsize=8)
+    return path
 
 
 def _fmt(value: Any, digits: int = 4) -> str:

@@ -108,12 +108,14 @@ def _simulation_child(config_json: str, queue, model_dir: str) -> None:
 
 
 class quiet_flower:
-    """Flower's INFO log (per-round banners) down to warnings while a run lasts."""
+    """Flower's log down to errors while a run lasts: its per-round banners, and the warnings
+    this use of it always raises (``run_simulation`` deprecated, federated evaluation off:
+    gainnet evaluates on the server), say nothing a gainnet user can act on."""
 
     def __enter__(self) -> None:
         self.logger = logging.getLogger("flwr")
         self.level = self.logger.level
-        self.logger.setLevel(logging.WARNING)
+        self.logger.setLevel(logging.ERROR)
 
     def __exit__(self, *exc: object) -> None:
         self.logger.setLevel(self.level)

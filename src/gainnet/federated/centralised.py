@@ -13,11 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 from gainnet.federated.config import FederationConfig
 from gainnet.federated.site import malicious_sites
-from gainnet.federated.task import DiffusionTask, SiteData
+from gainnet.federated.task import make_task
 
 
 def run_centralised(
@@ -26,18 +24,12 @@ def run_centralised(
     """Train on the pooled data; returns ``ratio``, ``p05_ratio``, ``feasible_rate``,
     ``steps``, ``wall_s`` and ``curve`` (ratio after every block of ``local_steps``)."""
     start = time.perf_counter()
-    task = DiffusionTask(config)
+    task = make_task(config)
     honest = [i for i in range(len(config.sites)) if i not in malicious_sites(config)]
     # the data each honest site holds in the last round (after any drift), pooled
     parts = [task.site_data(i, config.rounds) for i in honest]
-    pooled = SiteData(
-        state=type(parts[0].state).concat([p.state for p in parts]),
-        decision=torch.cat([torch.from_numpy(p.decision) for p in parts]).numpy(),
-        observation=torch.cat([p.observation for p in parts]),
-        target=torch.cat([p.target for p in parts]),
-    )
-    moments = task.observation_moments(pooled)
-    weights = {**task.initial_weights(), **task.normaliser_from_moments([moments])}
+    pooled = task.pool(parts)
+    weights = task.start_from_moments(task.initial_weights(), [task.observation_moments(pooled)])
     test_state, test_utility = task.test_set()
     curve = []
     for round_index in range(1, config.rounds + 1):

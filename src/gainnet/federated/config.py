@@ -91,6 +91,10 @@ class FederationConfig(Validated):
     Attributes
     ----------
     sites : tuple of SiteSpec
+    task : "solver" or "csi-codec"
+        What is trained: ``solver`` (a diffusion solver on ``scenario``) or ``csi-codec`` (a
+        CsiNet CSI feedback codec, :mod:`gainnet.federated.csi_task`: every site's ``params``
+        name its ``channel_dataset``, ``solver_params`` are the codec's settings).
     scenario, scenario_params : str, dict
         The registered scenario and the parameters every site shares (a site's ``params``
         override them).
@@ -140,6 +144,7 @@ class FederationConfig(Validated):
     """
 
     sites: tuple[SiteSpec, ...] = setting(max_items=MAX_SITES)
+    task: Literal["solver", "csi-codec"] = "solver"
     scenario: str = "power-allocation"
     scenario_params: dict[str, Any] = dataclasses.field(default_factory=dict)
     solver: str = "gdm"
@@ -177,6 +182,14 @@ class FederationConfig(Validated):
                 "clients_per_round",
                 self.clients_per_round,
             )
+        if self.task == "csi-codec":
+            if self.audit:
+                raise InvalidConfigError("a CSI codec has no expert labels to audit: audit=false")
+            if self.attack == "wrong-labels" and self.malicious_fraction > 0:
+                raise InvalidConfigError(
+                    "a CSI codec's sites hold no labels: attack 'made-up-states', "
+                    "'scaled-update' or 'sign-flip'"
+                )
         for site in self.sites:
             if site.drift_round > self.rounds:
                 raise InvalidConfigError(

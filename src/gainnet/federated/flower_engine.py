@@ -36,7 +36,7 @@ from gainnet.federated import aggregation
 from gainnet.federated.config import FederationConfig, federation_from_dict
 from gainnet.federated.server import FederatedServer, RoundRecord
 from gainnet.federated.site import INITIAL_MEMORY, Site
-from gainnet.federated.task import DiffusionTask
+from gainnet.federated.task import make_task
 
 INSTALL_HINT = "the Flower engine needs the federated extra: pip install 'gainnet[federated]'"
 MEMORY_KEY = "gainnet-memory"
@@ -54,9 +54,9 @@ def require_flower() -> None:
 
 # --------------------------------------------------------------------- the ClientApp
 @functools.lru_cache(maxsize=4)
-def _site_task(config_json: str) -> DiffusionTask:
+def _site_task(config_json: str):
     """One task per federation per process (its data cache lives as long as the process)."""
-    return DiffusionTask(federation_from_dict(json.loads(config_json)))
+    return make_task(federation_from_dict(json.loads(config_json)))
 
 
 def make_client_app(config: FederationConfig | None = None):

@@ -16,7 +16,7 @@ from typing import Any
 from gainnet.federated.config import FederationConfig
 from gainnet.federated.server import FederatedServer, RoundRecord
 from gainnet.federated.site import INITIAL_MEMORY, Site
-from gainnet.federated.task import DiffusionTask
+from gainnet.federated.task import make_task
 
 RoundCallback = Callable[[RoundRecord], None]
 
@@ -31,7 +31,7 @@ def run_inprocess(
     global model as a solver checkpoint."""
     start = time.perf_counter()
     server = FederatedServer(config)
-    site_task = DiffusionTask(config)  # the sites' model, apart from the server's
+    site_task = make_task(config)  # the sites' model, apart from the server's
     sites = [Site(site_task, i) for i in range(len(config.sites))]
     memory = [dict(INITIAL_MEMORY) for _ in sites]
     mu = config.proximal_mu if config.algorithm == "fedprox" else 0.0

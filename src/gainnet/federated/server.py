@@ -30,7 +30,7 @@ from gainnet.federated.audit import AuditResult, audit_indices, audit_site
 from gainnet.federated.config import FederationConfig
 from gainnet.federated.selection import RoundContext, SiteReport, select
 from gainnet.federated.site import expected_upload_bytes, malicious_sites
-from gainnet.federated.task import NORMALISER, DiffusionTask, Weights
+from gainnet.federated.task import Weights, make_task
 
 #: bytes of a query request and of a reply without audit rows (a few dozen numbers)
 QUERY_BYTES = 256
@@ -86,13 +86,12 @@ class _Pending:
 class FederatedServer:
     """Holds the global model and the federation's bookkeeping."""
 
-    def __init__(self, config: FederationConfig, task: DiffusionTask | None = None) -> None:
+    def __init__(self, config: FederationConfig, task=None) -> None:
         self.config = config
-        self.task = task or DiffusionTask(config)
+        self.task = task or make_task(config)
         self.weights: Weights = self.task.initial_weights()
         self.normaliser: Weights | None = None
         self.test_state, self.test_expert_utility = self.task.test_set()
-        self.template = self.test_state.take(slice(0, 1))
         self.malicious = malicious_sites(config)
         self.audits: dict[int, AuditResult] = {}
         self.excluded: set[int] = set()
@@ -138,9 +137,9 @@ class FederatedServer:
         if round_index == 1:
             moments = [answers[i][1] for i in sorted(answers) if answers[i][1]]
             if not moments:
-                raise GainnetError("no site reported its observation moments in round 1")
-            self.normaliser = self.task.normaliser_from_moments(moments)
-            self.weights = {**self.weights, **self.normaliser}
+                raise GainnetError("no site reported its data moments in round 1")
+            self.weights = self.task.start_from_moments(self.weights, moments)
+            self.normaliser = {k: self.weights[k] for k in self.task.frozen}
         if cfg.audit:
             for i, (_, _, arrays) in sorted(answers.items()):
                 if i in self.audits or not arrays:
@@ -149,7 +148,12 @@ class FederatedServer:
                     cfg.sites[i], self.task.conditions(cfg.sites[i], round_index)[0]
                 )
                 result = audit_site(
-                    i, arrays, scenario, self.template, cfg.audit_samples, cfg.audit_tolerance
+                    i,
+                    arrays,
+                    scenario,
+                    self.test_state.take(slice(0, 1)),
+                    cfg.audit_samples,
+                    cfg.audit_tolerance,
                 )
                 self.audits[i] = result
                 if not result.passed:
@@ -253,7 +257,7 @@ class FederatedServer:
             raise GainnetError("finish_round before select")
         self.weights = {k: np.asarray(new_weights[k], dtype=np.float32) for k in self.weights}
         if self.normaliser is not None:
-            self.weights.update({k: self.normaliser[k] for k in NORMALISER})
+            self.weights.update({k: self.normaliser[k] for k in self.task.frozen})
         rejected = sorted(self._rejected)
         self._rejected = []
         trained = [(s, m) for s, m in site_metrics if not m.get("declined")]
@@ -305,8 +309,7 @@ class FederatedServer:
     def save_model(self, directory: str | Path) -> Path:
         """Write the global model as a gainnet solver checkpoint (``gainnet.load_solver``,
         ``gainnet evaluate`` read it)."""
-        self.task.load(self.weights)
-        return self.task.solver.save(directory)
+        return self.task.save(self.weights, directory)
 
     def result(self, engine: str, wall_s: float) -> dict[str, Any]:
         """The run as a JSON-friendly dict."""

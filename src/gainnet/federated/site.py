@@ -27,7 +27,7 @@ from gainnet.core.seeding import rng_for
 from gainnet.federated import compression
 from gainnet.federated.config import FederationConfig
 from gainnet.federated.links import round_link
-from gainnet.federated.task import DiffusionTask, Weights
+from gainnet.federated.task import Weights
 
 #: what a site remembers, and its value before the first round
 INITIAL_MEMORY = {
@@ -55,7 +55,7 @@ def behaviour_of(config: FederationConfig, site_index: int) -> str:
 class Site:
     """Site ``index`` of the federation whose model is ``task``."""
 
-    def __init__(self, task: DiffusionTask, index: int) -> None:
+    def __init__(self, task, index: int) -> None:
         self.task, self.index = task, index
         self.config = task.config
         self.spec = self.config.sites[index]
@@ -88,7 +88,7 @@ class Site:
         energy = self.energy_left_j(memory)
         metrics = {
             "site": float(self.index),
-            "num_examples": float(len(data.state)),
+            "num_examples": float(data.num_examples),
             "snr_db": link.snr_db,
             "uplink_mbps": float(link.uplink.bandwidth_mbps),
             "downlink_mbps": float(link.downlink.bandwidth_mbps),
@@ -150,7 +150,7 @@ class Site:
         metrics = {
             "site": float(self.index),
             "declined": 0.0,
-            "num_examples": float(len(data.state)),
+            "num_examples": float(data.num_examples),
             "loss": loss,
             "measured_compute_s": measured_s,
             "downlink_s": link.downlink_s(down_bytes),

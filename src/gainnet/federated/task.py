@@ -46,10 +46,27 @@ class SiteData:
     observation: torch.Tensor
     target: torch.Tensor
 
+    @property
+    def num_examples(self) -> int:
+        return len(self.state)
+
+
+def make_task(config: FederationConfig):
+    """The task of ``config.task``: :class:`DiffusionTask` (``solver``) or
+    :class:`~gainnet.federated.csi_task.CsiCodecTask` (``csi-codec``)."""
+    if config.task == "csi-codec":
+        from gainnet.federated.csi_task import CsiCodecTask
+
+        return CsiCodecTask(config)
+    return DiffusionTask(config)
+
 
 class DiffusionTask:
     """Federated training of ``config.solver`` (an imitation diffusion solver) on
     ``config.scenario`` with every site's own conditions."""
+
+    #: weights the server sets from the sites' moments and imposes on every aggregate
+    frozen = NORMALISER
 
     def __init__(self, config: FederationConfig) -> None:
         self.config = config
@@ -131,6 +148,24 @@ class DiffusionTask:
             "sum": x.sum(dim=0).tolist(),
             "sum_sq": (x * x).sum(dim=0).tolist(),
         }
+
+    def pool(self, parts: list[SiteData]) -> SiteData:
+        """Several sites' data as one training set (the centralised yardstick)."""
+        return SiteData(
+            state=type(parts[0].state).concat([p.state for p in parts]),
+            decision=np.concatenate([p.decision for p in parts]),
+            observation=torch.cat([p.observation for p in parts]),
+            target=torch.cat([p.target for p in parts]),
+        )
+
+    def save(self, weights: Weights, directory) -> Any:
+        """``weights`` as a gainnet solver checkpoint (``gainnet evaluate`` reads it)."""
+        self.load(weights)
+        return self.solver.save(directory)
+
+    def start_from_moments(self, weights: Weights, moments: list[dict[str, Any]]) -> Weights:
+        """The model of round 1: ``weights`` with the normaliser of the sites' pooled moments."""
+        return {**weights, **self.normaliser_from_moments(moments)}
 
     @staticmethod
     def normaliser_from_moments(moments: list[dict[str, Any]]) -> Weights:

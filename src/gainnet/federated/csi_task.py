@@ -267,6 +267,7 @@ class CsiCodecTask:
             "p05_ratio": float(np.percentile(per, 5)),
             "feasible_rate": 1.0,
             "nmse_db": float(10 * np.log10(max(error.mean(), 1e-30))),
+            "expert_nmse_db": float(10 * np.log10(max(expert_error.mean(), 1e-30))),
         }
 
 

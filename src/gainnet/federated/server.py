@@ -102,6 +102,7 @@ class FederatedServer:
         self._pending: _Pending | None = None
         self._rejected: list[int] = []
         self.initial = self.task.evaluate(self.weights, self.test_state, self.test_expert_utility)
+        self.last_evaluation = self.initial
 
     # ----------------------------------------------------------------- sizes
     @property
@@ -267,6 +268,7 @@ class FederatedServer:
         round_s = pending.query_s + max((m["round_s"] for _, m in trained), default=0.0)
         self.elapsed_s += round_s
         evaluation = self.task.evaluate(self.weights, self.test_state, self.test_expert_utility)
+        self.last_evaluation = evaluation
         record = RoundRecord(
             round=round_index,
             selected=list(pending.selected),
@@ -321,6 +323,7 @@ class FederatedServer:
             "final_ratio": last.ratio if last else self.initial["ratio"],
             "final_p05_ratio": last.p05_ratio if last else self.initial["p05_ratio"],
             "final_feasible_rate": last.feasible_rate if last else 1.0,
+            "final_evaluation": dict(self.last_evaluation),
             "seconds_to_target": self.seconds_to_target(),
             "emulated_s": self.elapsed_s,
             "bytes": float(sum(r.down_bytes + r.up_bytes for r in self.records)),

@@ -62,8 +62,9 @@ def make_task(config: FederationConfig):
 
 
 class DiffusionTask:
-    """Federated training of ``config.solver`` (an imitation diffusion solver) on
-    ``config.scenario`` with every site's own conditions."""
+    """Federated training of ``config.solver`` (``gdm`` from expert labels, or ``gdm-reward``
+    from the scenario's differentiable utility) on ``config.scenario`` with every site's own
+    conditions."""
 
     #: weights the server sets from the sites' moments and imposes on every aggregate
     frozen = NORMALISER
@@ -75,10 +76,17 @@ class DiffusionTask:
             config.solver, self.scenario, seed=config.seed, **config.solver_params
         )
         policy = getattr(self.solver, "policy", None)
-        if not self.solver.uses_expert or policy is None or not hasattr(policy, "imitation_loss"):
+        if policy is None or not hasattr(policy, "imitation_loss"):
             raise GainnetError(
-                f"federated training needs an imitation-trained diffusion solver (gdm); "
+                f"federated training needs a diffusion solver (gdm, gdm-reward); "
                 f"{config.solver!r} is not one"
+            )
+        #: a reward-trained solver (gdm-reward) follows the scenario's differentiable utility
+        self.reward_trained = not self.solver.uses_expert
+        if self.reward_trained and getattr(self.solver.config, "gradient", None) != "utility":
+            raise GainnetError(
+                f"federated {config.solver} follows the scenario's differentiable utility: "
+                "set solver_params.gradient = 'utility' (a learned critic is not federated)"
             )
         width = self.scenario.observation_dim + 2 * self.scenario.action_dim
         labels = sum(site.num_labels for site in config.sites)
@@ -211,11 +219,16 @@ class DiffusionTask:
         proximal_mu: float,
         seed_stream: str,
     ) -> tuple[Weights, float, float]:
-        """``steps`` Adam steps of denoising regression on ``data`` from ``weights``.
+        """``steps`` Adam steps from ``weights`` on ``data``: denoising regression on the
+        expert labels (``gdm``), or, for a reward-trained solver (``gdm-reward``), ascent on the
+        scenario's differentiable utility of the policy's own decisions on the site's states
+        (its labels unused), scaled by the spread of random decisions' utility there.
 
         With ``proximal_mu > 0`` (FedProx) the loss adds ``(mu / 2) ||w - w_start||^2`` over
-        the trainable parameters. Returns ``(new weights, mean denoising loss over the steps,
-        measured seconds)``; minibatches and noise come from ``(seed, seed_stream)``.
+        the trainable parameters. Returns ``(new weights, mean loss over the steps, measured
+        seconds)``: the denoising loss, or ``softplus(-normalised utility)`` (positive,
+        falling as the utility rises) for a reward-trained solver; minibatches and noise come
+        from ``(seed, seed_stream)``.
         """
         start = time.perf_counter()
         self.load(weights)
@@ -227,11 +240,22 @@ class DiffusionTask:
         generator = torch.Generator().manual_seed(int_seed_for(self.config.seed, seed_stream))
         n = data.observation.shape[0]
         batch = min(self.batch_size, n)
+        scale = self._utility_scale(data) if self.reward_trained else 1.0
         total = 0.0
         for _ in range(steps):
             index = torch.randint(0, n, (batch,), generator=generator)
-            loss = policy.imitation_loss(data.observation[index], data.target[index], generator)
-            total += float(loss.detach())
+            if self.reward_trained:
+                observation = data.observation[index]
+                noise = torch.randn(batch, self.scenario.action_dim, generator=generator)
+                action = policy.sample(observation, noise)
+                decision = self.scenario.decode_torch(observation, action)
+                value = self.scenario.utility_torch(observation, decision) / scale
+                bound = torch.relu(action.abs() - 1.0).pow(2).sum(dim=-1)
+                loss = (-value + bound).mean()
+                total += float(torch.nn.functional.softplus(-value.detach()).mean())
+            else:
+                loss = policy.imitation_loss(data.observation[index], data.target[index], generator)
+                total += float(loss.detach())
             if proximal_mu > 0:
                 prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
                 loss = loss + 0.5 * proximal_mu * prox
@@ -241,8 +265,17 @@ class DiffusionTask:
         policy.eval()
         if not np.isfinite(total):
             raise GainnetError(f"local training diverged ({seed_stream}): use a smaller lr")
-        new = {k: v.detach().numpy().copy() for k, v in policy.state_dict().items()}
+        new = {k: v.detach().numpy().copy() for k, v in self.solver.weights().items()}
         return new, total / max(steps, 1), time.perf_counter() - start
+
+    def _utility_scale(self, data: SiteData) -> float:
+        """The standard deviation of the utility of random decisions on (up to 256 of) the
+        site's states: the reward's unit, as ``gdm-reward`` scales its own."""
+        state = data.state.take(slice(0, 256))
+        rng = np.random.default_rng(0)
+        action = rng.uniform(-1.0, 1.0, (len(state), self.scenario.action_dim))
+        utility = self.scenario.utility(state, self.scenario.decode(state, action))
+        return float(utility.std() + 1e-6)
 
     # ----------------------------------------------------------------- evaluation
     def test_set(self) -> tuple[StateBatch, np.ndarray]:

@@ -1,4 +1,5 @@
-"""Federated training of a CSI feedback codec (CsiNet, :mod:`gainnet.csi.learned`).
+"""Federated training of a CSI feedback codec (:mod:`gainnet.csi.learned`: ``csinet``,
+``vae`` or ``entropy``).
 
 Each site holds CSI reports of its own channel dataset (``params = {channel_dataset =
 "data/umi"}``: a folder written by ``gainnet channels generate``, e.g. UMi at one site and UMa at
@@ -10,14 +11,16 @@ There are no expert labels (a site holds channels, not decisions), so there is n
 fabricating site (``made-up-states``) trains on random unit-norm reports instead of its
 channels. The yardstick is the best-known linear codec with every site's data on one server:
 transform coding (KLT, :class:`gainnet.csi.transform_coding.TransformCoder`) fitted on all
-sites' training reports pooled and run at the codec's bits per report. The **ratio to the
-expert** of a codec is that coder's mean squared error over the codec's (both on the same test
-reports, unit-norm, so both are NMSE): 1 means as good as the pooled KLT coder, above 1 better;
-``p05_ratio`` is the 5th percentile of the per-report ratio. Training starts from random weights
-(the codec's PCA start would need the sites' covariance at the server).
+sites' training reports pooled and run at the codec's bits per report (a variable-length
+codec's: the mean bits it spent on the test reports). The **ratio to the expert** of a codec
+is that coder's mean squared error over the codec's (both on the same test reports, unit-norm,
+so both are NMSE): 1 means as good as the pooled KLT coder, above 1 better; ``p05_ratio`` is
+the 5th percentile of the per-report ratio. Training starts from the codec's own PCA start,
+computed from the sites' pooled second moments (reported once, in round 1's query).
 
-Weights travel as ``encoder.<name>`` and ``decoder.<name>`` float32 tensors (batch-norm counters
-stay local).
+Weights travel as ``encoder.<name>``, ``decoder.<name>`` and ``code.<name>`` float32 tensors
+(batch-norm counters stay local); ``vae`` and ``entropy`` also send ``rate.log_weight``, their
+rate controller's ``log lambda``, averaged like a weight.
 """
 
 from __future__ import annotations
@@ -39,6 +42,10 @@ from gainnet.solvers.gdm import cosine_lr
 Weights = dict[str, np.ndarray]
 #: what a site's ``params`` may hold
 SITE_PARAMS = ("channel_dataset",)
+#: the learned codecs a federation trains (``mixture`` is not a network)
+FEDERATED_CODECS = ("csinet", "vae", "entropy")
+#: the rate controller's state travels as this one-element tensor (``log lambda``)
+RATE_KEY = "rate.log_weight"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,7 +62,7 @@ class CsiData:
 
 
 class CsiCodecTask:
-    """Federated training of a ``csinet`` codec over the sites' channel datasets."""
+    """Federated training of a learned codec over the sites' channel datasets."""
 
     frozen: tuple[str, ...] = ()
 
@@ -66,8 +73,11 @@ class CsiCodecTask:
         self.config = config
         settings = {"codec": "csinet", **config.solver_params}
         self.codec_config = build_params(CodecConfig, settings, "the federated CSI codec")
-        if self.codec_config.codec != "csinet":
-            raise GainnetError("federated CSI feedback trains the fixed-length csinet codec only")
+        if self.codec_config.codec not in FEDERATED_CODECS:
+            raise GainnetError(
+                f"federated CSI feedback trains the codecs {FEDERATED_CODECS}, "
+                f"not {self.codec_config.codec!r}"
+            )
         self.codec = LearnedCodec(self.codec_config, seed=config.seed)
         self.batch_size = self.codec_config.batch_size
         for site in config.sites:
@@ -149,6 +159,8 @@ class CsiCodecTask:
         basis = vectors[:, -k:].flip(1)
         sigma = torch.sqrt(torch.clamp(variance[-k:].flip(0), min=1e-12))
         self.load(weights)
+        # a variable-length code starts at its target rate (LearnedCodec's bisection on reports
+        # is not possible without them; its rate controller takes over from round 1)
         self.codec._set_start(basis, sigma, float(self.codec_config.bits))
         return self._weights()
 
@@ -157,12 +169,21 @@ class CsiCodecTask:
         return CsiData(x, self._tensor(x))
 
     # ----------------------------------------------------------------- weights
+    def _nets(self):
+        return (
+            ("encoder", self.codec.encoder),
+            ("decoder", self.codec.decoder),
+            ("code", self.codec.code),
+        )
+
     def _weights(self) -> Weights:
         out = {}
-        for name, net in (("encoder", self.codec.encoder), ("decoder", self.codec.decoder)):
+        for name, net in self._nets():
             for k, v in net.state_dict().items():
-                if not k.endswith("num_batches_tracked"):
+                if not k.endswith("num_batches_tracked") and v.dtype.is_floating_point:
                     out[f"{name}.{k}"] = v.detach().numpy().copy()
+        if not self.codec.code.fixed_length or self.codec_config.codec == "vae":
+            out[RATE_KEY] = np.array([np.log(self.codec.rate_weight)], dtype=np.float32)
         return out
 
     def initial_weights(self) -> Weights:
@@ -171,7 +192,12 @@ class CsiCodecTask:
     def load(self, weights: Weights) -> None:
         if set(weights) != set(self._initial):
             raise GainnetError("weights do not match the federation's codec (tensor names)")
-        for name, net in (("encoder", self.codec.encoder), ("decoder", self.codec.decoder)):
+        if RATE_KEY in weights:
+            log_weight = np.asarray(weights[RATE_KEY], dtype=np.float64)
+            if log_weight.shape != (1,) or not np.isfinite(log_weight[0]):
+                raise GainnetError(f"weight tensor {RATE_KEY!r} is malformed")
+            self.codec.rate_weight = float(np.exp(np.clip(log_weight[0], -50.0, 50.0)))
+        for name, net in self._nets():
             state = net.state_dict()
             for k in state:
                 key = f"{name}.{k}"
@@ -207,29 +233,40 @@ class CsiCodecTask:
         ``proximal_mu > 0``); ``(weights, mean NMSE over the steps, measured seconds)``."""
         start = time.perf_counter()
         self.load(weights)
+        from gainnet.csi.learned import CODE_LR_FACTOR, RATE_STEP
+
         codec = self.codec
-        nets = (codec.encoder, codec.decoder)
-        for net in nets:
+        for _, net in self._nets():
             net.train()
-        params = [p for net in nets for p in net.parameters()]
+        networks = [*codec.encoder.parameters(), *codec.decoder.parameters()]
+        code = list(codec.code.parameters())
+        params = networks + code
         anchor = [p.detach().clone() for p in params]
-        optimiser = torch.optim.Adam(params, lr=learning_rate)
+        optimiser = torch.optim.Adam(
+            [{"params": networks, "lr": learning_rate},
+             {"params": code, "lr": CODE_LR_FACTOR * learning_rate}]
+        )  # fmt: skip
+        log_weight = float(np.log(codec.rate_weight))
         generator = torch.Generator().manual_seed(int_seed_for(self.config.seed, seed_stream))
         n, batch = data.num_examples, min(self.batch_size, data.num_examples)
         total = 0.0
         for _ in range(steps):
             index = torch.randint(0, n, (batch,), generator=generator)
             x = data.tensor[index]
-            latent, _, _ = codec.code.train_code(codec.encoder(x), generator)
+            latent, rate_bits, spent = codec.code.train_code(codec.encoder(x), generator)
             error = ((codec.decoder(latent) - x) ** 2).sum(dim=(1, 2, 3)).mean()
             total += float(error.detach()) / codec._scale**2
             loss = error
+            if rate_bits is not None:  # the codec's own rate controller (LearnedCodec.fit)
+                loss = error + float(np.exp(log_weight)) * rate_bits.mean()
+                log_weight += RATE_STEP * (spent / self.codec_config.bits - 1.0)
             if proximal_mu > 0:
                 prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
                 loss = loss + 0.5 * proximal_mu * prox
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+        codec.rate_weight = float(np.exp(np.clip(log_weight, -50.0, 50.0)))
         codec._eval()
         if not np.isfinite(total):
             raise GainnetError(f"local training diverged ({seed_stream}): use a smaller lr")
@@ -249,17 +286,23 @@ class CsiCodecTask:
             tests.append(reports[len(reports) - self.config.eval_instances_per_site :])
             training.append(self._data(i, str(params["channel_dataset"]), version, "honest").x)
         x = np.concatenate(tests)
-        coder = TransformCoder.fit(np.concatenate(training), float(self.codec_config.bits))
-        coder.match_rate(x, float(self.codec_config.bits))
-        index, _ = coder.encode(x)
-        x_hat = coder.decode(index, x.shape[1:])
-        return x, _squared_error(x, x_hat)
+        self._expert = TransformCoder.fit(np.concatenate(training), float(self.codec_config.bits))
+        return x, self._expert_error(x, float(self.codec_config.bits))
+
+    def _expert_error(self, x: np.ndarray, bits: float) -> np.ndarray:
+        """Transform coding's squared error per report at ``bits`` per report on ``x``."""
+        self._expert.match_rate(x, bits)
+        index, _ = self._expert.encode(x)
+        return _squared_error(x, self._expert.decode(index, x.shape[1:]))
 
     def evaluate(self, weights: Weights, x: np.ndarray, expert_error: np.ndarray) -> dict:
         """``ratio`` (the expert's mean error over the codec's), ``p05_ratio``, ``nmse_db``."""
         self.load(weights)
-        x_hat = self.codec.decode(self.codec.encode(x))
-        error = _squared_error(x, x_hat)
+        symbols = self.codec.encode(x)
+        error = _squared_error(x, self.codec.decode(symbols))
+        bits = float(self.codec.report_bits(symbols).mean())
+        if not self.codec.code.fixed_length:  # the yardstick at the bits actually spent
+            expert_error = self._expert_error(x, bits)
         with np.errstate(divide="ignore", invalid="ignore"):
             per = np.where(error > 0, expert_error / error, np.inf)
         return {
@@ -268,6 +311,7 @@ class CsiCodecTask:
             "feasible_rate": 1.0,
             "nmse_db": float(10 * np.log10(max(error.mean(), 1e-30))),
             "expert_nmse_db": float(10 * np.log10(max(expert_error.mean(), 1e-30))),
+            "bits_per_report": bits,
         }
 
 

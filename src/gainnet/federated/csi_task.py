@@ -36,8 +36,8 @@ import torch
 
 from gainnet.core.seeding import int_seed_for, rng_for
 from gainnet.errors import GainnetError
-from gainnet.federated.config import FederationConfig, SiteSpec
-from gainnet.solvers.gdm import cosine_lr
+from gainnet.federated.config import FederationConfig
+from gainnet.federated.task import FederatedTask, proximal_term
 
 Weights = dict[str, np.ndarray]
 #: what a site's ``params`` may hold
@@ -61,7 +61,7 @@ class CsiData:
         return len(self.x)
 
 
-class CsiCodecTask:
+class CsiCodecTask(FederatedTask):
     """Federated training of a learned codec over the sites' channel datasets."""
 
     frozen: tuple[str, ...] = ()
@@ -91,12 +91,6 @@ class CsiCodecTask:
         self._initial = self._weights()
 
     # ----------------------------------------------------------------- data
-    def conditions(self, site: SiteSpec, round_index: int) -> tuple[dict[str, Any], int]:
-        """``(params, data version)`` of a site in a round: version 1 after drift."""
-        if site.drift_round and round_index >= site.drift_round:
-            return site.drift_params, 1
-        return site.params, 0
-
     def site_data(self, site_index: int, round_index: int, behaviour: str = "honest") -> CsiData:
         site = self.config.sites[site_index]
         params, version = self.conditions(site, round_index)
@@ -215,10 +209,6 @@ class CsiCodecTask:
         self.codec.training = {"federated": True, "rounds": self.config.rounds}
         return self.codec.save(directory)
 
-    def round_learning_rate(self, round_index: int) -> float:
-        cfg = self.config
-        return cosine_lr(cfg.learning_rate, cfg.final_lr_fraction, (round_index - 1) / cfg.rounds)
-
     # ----------------------------------------------------------------- training
     def local_train(
         self,
@@ -261,8 +251,7 @@ class CsiCodecTask:
                 loss = error + float(np.exp(log_weight)) * rate_bits.mean()
                 log_weight += RATE_STEP * (spent / self.codec_config.bits - 1.0)
             if proximal_mu > 0:
-                prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
-                loss = loss + 0.5 * proximal_mu * prox
+                loss = loss + 0.5 * proximal_mu * proximal_term(params, anchor)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -61,7 +61,34 @@ def make_task(config: FederationConfig):
     return DiffusionTask(config)
 
 
-class DiffusionTask:
+class FederatedTask:
+    """What every task shares: the sites' conditions per round and the step-size schedule.
+
+    A task also provides ``frozen`` (weights the server imposes), ``site_data``,
+    ``observation_moments`` / ``start_from_moments`` (round 1), ``initial_weights``, ``load``,
+    ``local_train``, ``pool``, ``test_set``, ``evaluate`` and ``save``
+    (:class:`DiffusionTask`, :class:`~gainnet.federated.csi_task.CsiCodecTask`)."""
+
+    config: FederationConfig
+
+    def conditions(self, site: SiteSpec, round_index: int) -> tuple[dict[str, Any], int]:
+        """``(params, data version)`` of a site in a round: version 1 after its drift."""
+        if site.drift_round and round_index >= site.drift_round:
+            return site.drift_params, 1
+        return site.params, 0
+
+    def round_learning_rate(self, round_index: int) -> float:
+        """Round ``r``'s local step size: cosine from ``learning_rate`` over the rounds."""
+        cfg = self.config
+        return cosine_lr(cfg.learning_rate, cfg.final_lr_fraction, (round_index - 1) / cfg.rounds)
+
+
+def proximal_term(params: list[torch.Tensor], anchor: list[torch.Tensor]) -> torch.Tensor:
+    """FedProx's ``||w - w_start||^2`` over the trainable parameters."""
+    return sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
+
+
+class DiffusionTask(FederatedTask):
     """Federated training of ``config.solver`` (``gdm`` from expert labels, or ``gdm-reward``
     from the scenario's differentiable utility) on ``config.scenario`` with every site's own
     conditions."""
@@ -112,12 +139,6 @@ class DiffusionTask:
         """The scenario of a site's conditions (``params``: its own, or its drifted ones)."""
         params = site.params if params is None else params
         return _scenario(self.config.scenario, _freeze({**self.config.scenario_params, **params}))
-
-    def conditions(self, site: SiteSpec, round_index: int) -> tuple[dict[str, Any], int]:
-        """``(scenario params, data version)`` of a site in a round: version 1 after drift."""
-        if site.drift_round and round_index >= site.drift_round:
-            return site.drift_params, 1
-        return site.params, 0
 
     def site_data(self, site_index: int, round_index: int, behaviour: str = "honest") -> SiteData:
         """What site ``site_index`` holds in ``round_index``: ``num_labels`` states of its
@@ -204,11 +225,6 @@ class DiffusionTask:
             tensors[k] = torch.from_numpy(value.copy())
         self.solver.load_weights(tensors)
 
-    def round_learning_rate(self, round_index: int) -> float:
-        """Round ``r``'s local step size: cosine from ``learning_rate`` over the rounds."""
-        cfg = self.config
-        return cosine_lr(cfg.learning_rate, cfg.final_lr_fraction, (round_index - 1) / cfg.rounds)
-
     # ----------------------------------------------------------------- training
     def local_train(
         self,
@@ -257,8 +273,7 @@ class DiffusionTask:
                 loss = policy.imitation_loss(data.observation[index], data.target[index], generator)
                 total += float(loss.detach())
             if proximal_mu > 0:
-                prox = sum(((p - a) ** 2).sum() for p, a in zip(params, anchor, strict=True))
-                loss = loss + 0.5 * proximal_mu * prox
+                loss = loss + 0.5 * proximal_mu * proximal_term(params, anchor)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

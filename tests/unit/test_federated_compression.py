@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 from gainnet.errors import GainnetError
-from gainnet.federated.compression import SCALES_KEY, decode, encode, payload_bytes
-from gainnet.federated.site import expected_upload_bytes
+from gainnet.federated.compression import (
+    SCALES_KEY,
+    decode,
+    encode,
+    expected_bytes,
+    payload_bytes,
+)
 
 SHAPES = {"w": (6, 7), "b": (5,), "one": (1,)}
 
@@ -91,10 +96,10 @@ def test_top_k_keeps_the_largest_entries(fraction):
 
 @pytest.mark.parametrize("method", ["none", "int8", "top-k"])
 @pytest.mark.parametrize("fraction", [0.001, 0.1, 0.55, 1.0])
-def test_expected_upload_bytes_is_the_payload_size(method, fraction):
+def test_expected_bytes_is_the_payload_size(method, fraction):
     reference, new = weights_pair(4)
     payload = encode(new, reference, method, fraction)
-    assert expected_upload_bytes(reference, method, fraction) == payload_bytes(payload)
+    assert expected_bytes(reference, method, fraction) == payload_bytes(payload)
 
 
 def test_payload_bytes():

@@ -27,6 +27,18 @@ def payload_bytes(payload: dict[str, np.ndarray]) -> int:
     return int(sum(a.nbytes for a in payload.values()))
 
 
+def expected_bytes(weights: dict[str, np.ndarray], method: str, top_k_fraction: float) -> int:
+    """The size of the payload :func:`encode` will make for ``weights``' shapes, known before
+    training (the energy a site must have for a round, the upload a policy predicts)."""
+    if method == "none":
+        return payload_bytes(weights)
+    if method == "int8":
+        return sum(v.size for v in weights.values()) + 4 * len(weights)
+    if method == "top-k":
+        return sum(8 * max(1, math.ceil(top_k_fraction * v.size)) for v in weights.values())
+    raise GainnetError(f"unknown compression {method!r}: none, int8 or top-k")
+
+
 def encode(
     new: dict[str, np.ndarray],
     reference: dict[str, np.ndarray],

@@ -29,7 +29,7 @@ from gainnet.federated import aggregation, compression
 from gainnet.federated.audit import AuditResult, audit_indices, audit_site
 from gainnet.federated.config import FederationConfig
 from gainnet.federated.selection import RoundContext, SiteReport, select
-from gainnet.federated.site import expected_upload_bytes, malicious_sites
+from gainnet.federated.site import malicious_sites
 from gainnet.federated.task import Weights, make_task
 
 #: bytes of a query request and of a reply without audit rows (a few dozen numbers)
@@ -112,7 +112,7 @@ class FederatedServer:
     @property
     def expected_up_bytes(self) -> int:
         cfg = self.config
-        return expected_upload_bytes(self.weights, cfg.compression, cfg.top_k_fraction)
+        return compression.expected_bytes(self.weights, cfg.compression, cfg.top_k_fraction)
 
     # ----------------------------------------------------------------- query and select
     def query_plan(self, round_index: int) -> dict[int, dict[str, Any]]:

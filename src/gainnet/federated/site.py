@@ -126,7 +126,7 @@ class Site:
         cfg = self.config
         link = round_link(self.spec, self.index, round_index, cfg.seed)
         down_bytes = compression.payload_bytes(weights)
-        expected_up = expected_upload_bytes(weights, cfg.compression, cfg.top_k_fraction)
+        expected_up = compression.expected_bytes(weights, cfg.compression, cfg.top_k_fraction)
         need_j = link.energy_j(cfg.local_steps, expected_up)
         if need_j > self.energy_left_j(memory):
             return {}, {"site": float(self.index), "declined": 1.0, "num_examples": 0.0}
@@ -172,12 +172,3 @@ class Site:
         return {
             k: (reference[k] + s * (new[k] - reference[k])).astype(np.float32) for k in reference
         }
-
-
-def expected_upload_bytes(weights: Weights, method: str, top_k_fraction: float) -> int:
-    """The size of an update payload, known before training (it depends only on shapes)."""
-    if method == "none":
-        return compression.payload_bytes(weights)
-    if method == "int8":
-        return sum(v.size for v in weights.values()) + 4 * len(weights)
-    return sum(8 * max(1, math.ceil(top_k_fraction * v.size)) for v in weights.values())
